@@ -1,0 +1,197 @@
+"""The whole in-graph tokenizer: UTF-8 bytes (int32) in, RoBERTa token ids out.
+
+`ByteLevelBpe.tokenize_bytes` is the one implementation behind every target: the Keras
+layer, the serving `tf.Module` and the builtin-only TFLite model all call it. Stages, each in
+its own module: UTF-8 units (`utf8.py`) -> code-point classes (`unicode_classes.py`) ->
+special-token matching (Hugging Face mode only, here) -> words (`pretokenizer.py`) -> byte
+symbols (`byte_symbols.py`) -> merges (`bpe.py`) -> vocabulary ids.
+
+Defined results for odd input: empty or whitespace-only texts as the regex gives (empty ->
+no ids); NUL is an ordinary control character (class other); bytes that are not valid UTF-8
+are single units of class other whose byte symbol is kept, so they are tokenized like
+punctuation and detokenize back to the same bytes (lossless). Words longer than
+`max_word_bytes` are merged in chunks of that many bytes: this bounds the merge loop's work
+on adversarial input (a megabyte of letters with no space) and changes nothing on real text,
+where no word comes near the default.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from roberta_tf.tokenizers import bpe, merge_table, unicode_classes, utf8, vocabulary as vocabulary_lib
+from roberta_tf.tokenizers.pretokenizer import word_starts
+
+DEFAULT_MAX_WORD_BYTES = 4096
+_SPECIAL_CODE_POINT = -2  # not a letter, apostrophe or space: no regex rule fires on it
+# Hugging Face's RoBERTa added tokens; `<mask>` has lstrip=True (absorbs whitespace before it).
+_HF_ADDED_TOKENS = (
+    vocabulary_lib.BOS,
+    vocabulary_lib.PAD,
+    vocabulary_lib.EOS,
+    vocabulary_lib.UNK,
+    vocabulary_lib.MASK,
+)
+_HF_LSTRIP_TOKENS = (vocabulary_lib.MASK,)
+
+
+@dataclasses.dataclass(frozen=True)
+class BpeTensors:
+    """`merge_table.MergeTables` as tf constants, plus the code-point class table."""
+
+    byte_symbol_ids: tf.Tensor
+    offsets: tf.Tensor
+    check: tf.Tensor
+    ranks: tf.Tensor
+    merged_symbol: tf.Tensor
+    output_ids: tf.Tensor
+    class_block_index: tf.Tensor
+    class_blocks: tf.Tensor
+
+
+class ByteLevelBpe:
+    """RoBERTa's byte-level BPE on integer tensors.
+
+    Args:
+        bpe_vocabulary: a validated `vocabulary.BpeVocabulary`.
+        match_special_tokens: False (default, fairseq's behaviour): `<s>`, `</s>`, `<mask>`...
+            in the text are ordinary text. True (Hugging Face's default): they are matched
+            and emitted as their ids, `<mask>` absorbing whitespace before it.
+        max_word_bytes: merge words longer than this in chunks of this many bytes.
+    """
+
+    def __init__(self, bpe_vocabulary, match_special_tokens=False, max_word_bytes=DEFAULT_MAX_WORD_BYTES):
+        if not isinstance(max_word_bytes, int) or max_word_bytes < 1:
+            raise ValueError(f"max_word_bytes must be a positive int. Received: max_word_bytes={max_word_bytes!r}")
+        self.vocabulary = bpe_vocabulary
+        self.match_special_tokens = bool(match_special_tokens)
+        self.max_word_bytes = max_word_bytes
+        tables = merge_table.build_merge_tables(bpe_vocabulary)
+        block_index, blocks = unicode_classes.two_level_table()
+        self.tables = BpeTensors(
+            *(tf.constant(getattr(tables, f.name), tf.int32) for f in dataclasses.fields(BpeTensors)[:6]),
+            class_block_index=tf.constant(block_index),
+            class_blocks=tf.constant(blocks),
+        )
+        self._special_patterns = [
+            (list(token.encode("utf-8")), bpe_vocabulary.vocabulary[token], token in _HF_LSTRIP_TOKENS)
+            for token in _HF_ADDED_TOKENS
+            if token in bpe_vocabulary.vocabulary
+        ]
+
+    def tokenize_bytes(self, byte_values, text_ids, num_texts):
+        """Token ids of a batch of texts given as flat bytes.
+
+        Args:
+            byte_values: int32 [num_bytes], values 0..255.
+            text_ids: int32 [num_bytes], non-decreasing index (< num_texts) of each byte's text.
+            num_texts: int32 scalar.
+
+        Returns:
+            token_ids: int32 [num_tokens], vocabulary ids, texts one after another.
+            token_text_ids: int32 [num_tokens], the text of each token.
+        """
+        byte_values = tf.convert_to_tensor(byte_values, tf.int32)
+        text_ids = tf.convert_to_tensor(text_ids, tf.int32)
+        unit_start, code_points = utf8.decode_units(byte_values, text_ids)
+        keep_byte = tf.ones_like(unit_start)
+        special_ids = tf.fill(tf.shape(byte_values), -1)
+        lstrip = tf.zeros_like(unit_start)
+        if self.match_special_tokens:
+            special_ids, keep_byte, lstrip = self._match_special_tokens(byte_values, text_ids)
+
+        # Units (kept unit starts), their classes and word starts.
+        unit_positions = tf.reshape(tf.where(unit_start & keep_byte), [-1])
+        unit_cp = tf.gather(code_points, unit_positions)
+        unit_special = tf.gather(special_ids, unit_positions)
+        unit_text = tf.gather(text_ids, unit_positions)
+        valid_cp = tf.clip_by_value(unit_cp, 0, unicode_classes.MAX_CODE_POINT)
+        unit_class = tf.where(
+            unit_cp < 0,
+            unicode_classes.OTHER,
+            unicode_classes.lookup_classes(valid_cp, self.tables.class_block_index, self.tables.class_blocks),
+        )
+        is_special = unit_special >= 0
+        unit_class = tf.where(is_special, unicode_classes.SPECIAL, unit_class)
+        unit_cp = tf.where(is_special, _SPECIAL_CODE_POINT, unit_cp)
+        unit_keep = tf.ones_like(is_special)
+        if self.match_special_tokens:
+            unit_keep = tf.logical_not(_whitespace_before_lstrip(unit_class, unit_text, tf.gather(lstrip, unit_positions)))
+        kept_units = tf.reshape(tf.where(unit_keep), [-1])
+        starts_kept = word_starts(
+            tf.gather(unit_cp, kept_units), tf.gather(unit_class, kept_units), tf.gather(unit_text, kept_units)
+        )
+        num_units = tf.shape(unit_positions)[0]
+        unit_word_start = tf.scatter_nd(tf.expand_dims(kept_units, 1), starts_kept, [num_units])
+
+        # Back to bytes: each byte takes its unit's keep flag; a word starts at its first byte.
+        unit_of_byte = tf.cumsum(tf.cast(unit_start & keep_byte, tf.int32)) - 1
+        unit_of_byte_safe = tf.maximum(unit_of_byte, 0)
+        byte_keep = keep_byte & tf.gather(unit_keep, unit_of_byte_safe) & (unit_of_byte >= 0)
+        byte_word_start = unit_start & tf.gather(unit_word_start, unit_of_byte_safe)
+        kept_bytes = tf.reshape(tf.where(byte_keep), [-1])
+        symbols = tf.where(
+            special_ids >= 0, special_ids, tf.gather(self.tables.byte_symbol_ids, byte_values)
+        )
+        symbols = tf.gather(symbols, kept_bytes)
+        symbol_text = tf.gather(text_ids, kept_bytes)
+        word_start = self._chunk_long_words(tf.gather(byte_word_start, kept_bytes))
+        word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
+        num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
+        word_text = tf.math.unsorted_segment_max(symbol_text, word_ids, num_words)
+
+        symbols, word_ids = bpe.merge_words(symbols, word_ids, num_words, self.tables)
+        token_text_ids = tf.gather(word_text, word_ids)
+        token_ids = tf.gather(self.tables.output_ids, symbols)
+        present = tf.reshape(tf.where(token_ids >= 0), [-1])  # symbols with no id and no <unk>
+        return tf.gather(token_ids, present), tf.gather(token_text_ids, present)
+
+    def _chunk_long_words(self, word_start):
+        """Adds a word start every `max_word_bytes` bytes inside a word."""
+        position = tf.range(tf.size(word_start))
+        word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1  # >= 0: a text's first byte starts a word
+        num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
+        word_first = tf.math.unsorted_segment_min(position, word_ids, num_words)
+        offset = position - tf.gather(word_first, word_ids)
+        return word_start | tf.equal(tf.math.floormod(offset, self.max_word_bytes), 0)
+
+    def _match_special_tokens(self, byte_values, text_ids):
+        """Hugging Face added-token matching on bytes.
+
+        Every RoBERTa special token starts with `<` and contains no other `<`, so matches
+        never overlap and a per-position comparison finds them all.
+
+        Returns:
+            special_ids: int32 [num_bytes], the token id where a match starts, else -1.
+            keep_byte: bool [num_bytes], False on a match's bytes after its first.
+            lstrip: bool [num_bytes], True where a match of an lstrip token starts.
+        """
+        longest = max(len(p) for p, _, _ in self._special_patterns)
+        ahead = [byte_values] + [utf8.shifted(byte_values, text_ids, k, -1) for k in range(1, longest)]
+        special_ids = tf.fill(tf.shape(byte_values), -1)
+        lengths = tf.zeros_like(byte_values)
+        lstrip = tf.zeros_like(byte_values, dtype=tf.bool)
+        for pattern, token_id, strips in self._special_patterns:
+            match = tf.ones_like(lstrip)
+            for k, b in enumerate(pattern):
+                match = match & tf.equal(ahead[k], b)
+            special_ids = tf.where(match, token_id, special_ids)
+            lengths = tf.where(match, len(pattern), lengths)
+            if strips:
+                lstrip = lstrip | match
+        inside = tf.zeros_like(lstrip)
+        for k in range(1, longest):
+            inside = inside | (utf8.shifted(lengths, text_ids, -k, 0) > k)
+        return special_ids, tf.logical_not(inside), lstrip
+
+
+def _whitespace_before_lstrip(classes, text_ids, lstrip):
+    """True on whitespace units directly before (through whitespace) an lstrip special unit."""
+    not_space = tf.not_equal(classes, unicode_classes.WHITESPACE)
+    # Units sharing `group` are a whitespace run plus the non-space unit that ends it.
+    group = tf.cumsum(tf.cast(not_space, tf.int32), reverse=True)
+    ends_in_lstrip = tf.math.unsorted_segment_max(
+        tf.where(lstrip & not_space, text_ids + 1, 0), group, tf.size(group) + 1
+    )
+    return tf.logical_not(not_space) & tf.equal(tf.gather(ends_in_lstrip, group), text_ids + 1)
