@@ -1,0 +1,105 @@
+"""The exported tokenizer: builtin-only TFLite, and a SavedModel that needs only tensorflow."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from roberta_tf.export import tflite_ops
+from roberta_tf.export.saved_model_tokenizer import export_tokenizer_saved_model
+from roberta_tf.export.tflite_tokenizer import export_tokenizer_tflite
+
+TEXTS = ["Hello world!", "", "don't  stop\tme", "日本語のテキスト", "emoji 👨\u200d👩\u200d👧 and <mask>"]
+# Ops of tensorflow_text's op libraries that a RoBERTa pipeline could pull in (FACTS.md).
+TF_TEXT_OPS = {"RegexSplitWithOffsets", "RoundRobinTrim", "RoundRobinGenerateMasks", "UnicodeScriptTokenizeWithOffsets",
+               "WhitespaceTokenizeWithOffsetsV2", "FastWordpieceTokenizeWithOffsets", "SentencepieceOp",
+               "TFText>RoundRobinTrim", "MaxSpanningTree", "NormalizeUTF8", "CaseFoldUTF8"}
+
+
+@pytest.fixture(scope="module")
+def tflite_model(roberta_tokenizer):
+    return export_tokenizer_tflite(roberta_tokenizer)
+
+
+def test_tflite_has_only_builtin_ops_in_every_subgraph(tflite_model):
+    subgraphs = tflite_ops.operator_names(tflite_model)
+    assert len(subgraphs) >= 2  # main graph plus the merge loop's WHILE bodies
+    assert "WHILE" in subgraphs[0] and "UNSORTED_SEGMENT_MIN" in {op for ops in subgraphs for op in ops}
+    assert tflite_ops.non_builtin_operators(tflite_model) == []
+    assert not any(op.startswith("CUSTOM") for ops in subgraphs for op in ops)
+
+
+def test_op_checker_detects_flex_ops():
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def split(x):
+        return tf.strings.split(x).flat_values
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([split.get_concrete_function()], split)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    flex_model = converter.convert()
+    assert any(name.startswith("CUSTOM:Flex") for name in tflite_ops.non_builtin_operators(flex_model))
+    with pytest.raises(ValueError, match="TFLite flatbuffer"):
+        tflite_ops.operator_names(b"not a model")
+
+
+def test_tflite_runs_with_variable_input_length(roberta_tokenizer, tflite_model, tflite_runner_factory):
+    runner = tflite_runner_factory(tflite_model)
+    for text in TEXTS + ["x" * 3000, "a b " * 700]:
+        utf8 = np.frombuffer(text.encode("utf-8"), np.uint8).astype(np.int32)
+        assert runner(utf8_bytes=utf8)["token_ids"].tolist() == roberta_tokenizer(text).numpy().tolist()
+
+
+@pytest.fixture(scope="module")
+def saved_model_dir(roberta_tokenizer, tmp_path_factory):
+    return pathlib.Path(export_tokenizer_saved_model(roberta_tokenizer, tmp_path_factory.mktemp("export") / "tokenizer"))
+
+
+FRESH_PROCESS = r"""
+import json, sys
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+texts = json.loads(sys.argv[2])
+tok = model.signatures["tokenize"](text=tf.constant(texts))
+pre = model.signatures["preprocess"](text=tf.constant(texts))
+graph_ops = set()
+for function in model.signatures.values():
+    graph_ops |= {node.op for node in function.graph.as_graph_def().node}
+    for f in function.graph.as_graph_def().library.function:
+        graph_ops |= {node.op for node in f.node_def}
+print(json.dumps({
+    "tokenize": tf.RaggedTensor.from_row_splits(tok["token_ids"], tok["row_splits"]).to_list(),
+    "preprocess": pre["token_ids"].numpy().tolist(),
+    "mask": pre["padding_mask"].numpy().tolist(),
+    "ops": sorted(graph_ops),
+    "not_core": sorted(op for op in graph_ops if not hasattr(tf.raw_ops, op)),
+    "tensorflow_text_loaded": any(m.startswith("tensorflow_text") for m in sys.modules),
+    "roberta_tf_loaded": any(m.startswith("roberta_tf") for m in sys.modules),
+}))
+"""
+
+
+def test_saved_model_runs_in_a_process_with_only_tensorflow(roberta_tokenizer, saved_model_dir, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, str(saved_model_dir), json.dumps(TEXTS)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert not out["tensorflow_text_loaded"] and not out["roberta_tf_loaded"]
+    assert out["tokenize"] == roberta_tokenizer(TEXTS).to_list()
+    assert out["not_core"] == [] and not TF_TEXT_OPS & set(out["ops"])
+    expected = [[0] + ids + [2] for ids in roberta_tokenizer(TEXTS).to_list()]
+    width = max(map(len, expected))
+    assert out["preprocess"] == [row + [1] * (width - len(row)) for row in expected]
+    assert out["mask"] == [[1] * len(row) + [0] * (width - len(row)) for row in expected]
+
+
+def test_saved_model_export_is_atomic_and_refuses_overwrite(roberta_tokenizer, saved_model_dir):
+    assert (saved_model_dir / "saved_model.pb").exists()
+    assert not [p for p in saved_model_dir.parent.iterdir() if p.name.startswith(".tmp-export-")]
+    with pytest.raises(FileExistsError):
+        export_tokenizer_saved_model(roberta_tokenizer, saved_model_dir)
