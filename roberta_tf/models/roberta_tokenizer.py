@@ -37,6 +37,16 @@ def string_tensor(inputs, name="inputs"):
     return inputs
 
 
+class _TokenizerData:
+    """Plain (untracked) holder of the tokenizer's Python-side vocabulary data."""
+
+    def __init__(self, vocabulary, merges, bpe_vocabulary, id_to_token):
+        self.vocabulary = vocabulary
+        self.merges = merges
+        self.bpe_vocabulary = bpe_vocabulary
+        self.id_to_token = id_to_token
+
+
 class RobertaTokenizer(keras.layers.Layer):
     """RoBERTa's byte-level BPE tokenizer, computed entirely with integer TF ops.
 
@@ -85,18 +95,21 @@ class RobertaTokenizer(keras.layers.Layer):
         super().__init__(**kwargs)
         if vocabulary is None or merges is None:
             raise ValueError("RobertaTokenizer needs both `vocabulary` and `merges` (paths or in-memory).")
-        self.vocabulary = _as_config_value(vocabulary)
-        self.merges = _as_config_value(merges)
         self.match_special_tokens = bool(match_special_tokens)
         self.max_word_bytes = max_word_bytes
-        self.bpe_vocabulary = vocabulary_lib.from_memory(vocabulary, merges)
-        self._bpe = ByteLevelBpe(self.bpe_vocabulary, self.match_special_tokens, max_word_bytes)
-        self._id_to_token = [None] * self.bpe_vocabulary.size
-        for token, token_id in self.bpe_vocabulary.vocabulary.items():
-            self._id_to_token[token_id] = token
+        # Big Python containers live in a plain holder: as layer attributes, tf_keras would
+        # wrap and walk all 50k entries on every call (measured: 19 ms per call).
+        bpe_vocabulary = vocabulary_lib.from_memory(vocabulary, merges)
+        id_to_token = [None] * bpe_vocabulary.size
+        for token, token_id in bpe_vocabulary.vocabulary.items():
+            id_to_token[token_id] = token
+        self._data = _TokenizerData(
+            _as_config_value(vocabulary), _as_config_value(merges), bpe_vocabulary, tuple(id_to_token)
+        )
+        self._bpe = ByteLevelBpe(bpe_vocabulary, self.match_special_tokens, max_word_bytes)
         token_bytes = [
             byte_symbols.token_to_bytes(t) if byte_symbols.token_to_bytes(t) is not None else t.encode("utf-8")
-            for t in self._id_to_token
+            for t in self._data.id_to_token
         ]
         self._token_bytes = tf.constant(token_bytes + [_REPLACEMENT], tf.string)
         self.start_token_id = self.bpe_vocabulary.vocabulary[vocabulary_lib.BOS]
@@ -153,16 +166,31 @@ class RobertaTokenizer(keras.layers.Layer):
         ids = tf.ragged.map_flat_values(in_range, ids) if isinstance(ids, tf.RaggedTensor) else in_range(ids)
         return strings.ids_to_strings(ids, self._token_bytes)
 
+    @property
+    def vocabulary(self):
+        """The `vocabulary` argument as given (a path or a dict)."""
+        return self._data.vocabulary
+
+    @property
+    def merges(self):
+        """The `merges` argument as given (a path or a list)."""
+        return self._data.merges
+
+    @property
+    def bpe_vocabulary(self):
+        """The validated `BpeVocabulary` (token -> id map and ranked merges)."""
+        return self._data.bpe_vocabulary
+
     def vocabulary_size(self):
         return self.bpe_vocabulary.size
 
     def get_vocabulary(self):
-        return list(self._id_to_token)
+        return list(self._data.id_to_token)
 
     def id_to_token(self, id):  # noqa: A002 (keras-hub's argument name)
         if not isinstance(id, (int, np.integer)) or not 0 <= id < self.vocabulary_size():
             raise ValueError(f"id must be an int in [0, {self.vocabulary_size()}). Received: id={id!r}")
-        return self._id_to_token[id]
+        return self._data.id_to_token[id]
 
     def token_to_id(self, token):
         if token not in self.bpe_vocabulary.vocabulary:

@@ -38,6 +38,10 @@ def leftmost_non_overlapping(is_candidate):
 def merge_words(symbols, word_ids, num_words, tables):
     """Applies the merges to every word until none applies.
 
+    Finished words (no mergeable pair left) leave the working set at once and are written to
+    their final place, so later passes only touch the words still merging: the pass count is
+    set by the longest merge chain, but most of the batch is gone after a few passes.
+
     Args:
         symbols: int32 [n] symbol ids, words contiguous.
         word_ids: int32 [n] non-decreasing word index of each symbol, < num_words.
@@ -45,28 +49,42 @@ def merge_words(symbols, word_ids, num_words, tables):
         tables: a `BpeTensors` (tf constants of `merge_table.MergeTables`).
 
     Returns:
-        (symbols, word_ids) after merging.
+        merged: int32 [m], the merged symbols, words in their original order.
+        source: int32 [m], for each merged symbol an input position inside its word (so
+            per-symbol data such as the text index can be gathered from the input).
     """
+    size = tf.size(symbols)
+    # Each word is written back where its first byte was; merged words are never longer.
+    word_slot = tf.math.unsorted_segment_min(tf.range(size), word_ids, num_words)
 
-    def one_pass(symbols, word_ids, _):
+    def one_pass(symbols, word_ids, written):
         left, right, pair_word = symbols[:-1], symbols[1:], word_ids[:-1]
         same_word = tf.equal(pair_word, word_ids[1:])
         rank = tf.where(same_word, pair_ranks(left, right, tables), NO_MERGE)
-        word_best = tf.math.unsorted_segment_min(rank, pair_word, num_words)
+        word_best = tf.math.unsorted_segment_min(rank, pair_word, num_words)  # INT32_MAX if no pair
+
+        # Words with nothing left to merge: write them out (stored +1 so 0 means empty).
+        finished = tf.gather(word_best, word_ids) >= NO_MERGE
+        done = tf.reshape(tf.where(finished), [-1])
+        done_words = tf.gather(word_ids, done)
+        first_in_working_set = tf.math.unsorted_segment_min(tf.range(tf.size(symbols)), word_ids, num_words)
+        slot = tf.gather(word_slot, done_words) + tf.cast(done, tf.int32) - tf.gather(first_in_working_set, done_words)
+        written += tf.scatter_nd(tf.expand_dims(slot, 1), tf.gather(symbols, done) + 1, [size])
+
         is_best = tf.equal(rank, tf.gather(word_best, pair_word)) & (rank < NO_MERGE)
         merge_here = leftmost_non_overlapping(is_best)
         merged = tf.gather(tables.merged_symbol, tf.where(merge_here, rank, 0))
         new_symbols = tf.concat([tf.where(merge_here, merged, left), symbols[-1:]], 0)
-        # The right symbol of each merged pair disappears.
-        keep = tf.concat([[True], tf.logical_not(merge_here)], 0)
+        # The right symbol of each merged pair disappears; finished words leave.
+        keep = tf.concat([[True], tf.logical_not(merge_here)], 0) & tf.logical_not(finished)
         kept = tf.reshape(tf.where(keep), [-1])
-        return tf.gather(new_symbols, kept), tf.gather(word_ids, kept), tf.reduce_any(merge_here)
+        return tf.gather(new_symbols, kept), tf.gather(word_ids, kept), written
 
-    symbols, word_ids, _ = tf.while_loop(
-        lambda s, w, changed: changed,
+    _, _, written = tf.while_loop(
+        lambda s, w, out: tf.size(s) > 0,
         one_pass,
-        (symbols, word_ids, tf.size(symbols) > 1),
-        shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([])),
-        maximum_iterations=None,
+        (symbols, word_ids, tf.zeros([size], tf.int32)),
+        shape_invariants=(tf.TensorShape([None]), tf.TensorShape([None]), tf.TensorShape([None])),
     )
-    return symbols, word_ids
+    source = tf.reshape(tf.where(written > 0), [-1])
+    return tf.gather(written, source) - 1, tf.cast(source, tf.int32)

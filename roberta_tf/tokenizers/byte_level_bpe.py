@@ -139,10 +139,9 @@ class ByteLevelBpe:
         word_start = self._chunk_long_words(tf.gather(byte_word_start, kept_bytes))
         word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
         num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
-        word_text = tf.math.unsorted_segment_max(symbol_text, word_ids, num_words)
 
-        symbols, word_ids = bpe.merge_words(symbols, word_ids, num_words, self.tables)
-        token_text_ids = tf.gather(word_text, word_ids)
+        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables)
+        token_text_ids = tf.gather(symbol_text, source)
         token_ids = tf.gather(self.tables.output_ids, symbols)
         present = tf.reshape(tf.where(token_ids >= 0), [-1])  # symbols with no id and no <unk>
         return tf.gather(token_ids, present), tf.gather(token_text_ids, present)
