@@ -18,7 +18,8 @@ def tokenizer_tflite_function(tokenizer):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="utf8_bytes")], autograph=False)
     def tokenize_utf8(utf8_bytes):
         text_ids = tf.zeros_like(utf8_bytes)
-        token_ids, _ = bpe.tokenize_bytes(utf8_bytes, text_ids, tf.constant(1))
+        # One text per invocation: the non-compacting merge loop has fewer ops per pass.
+        token_ids, _ = bpe.tokenize_bytes(utf8_bytes, text_ids, tf.constant(1), compact=False)
         return {"token_ids": tf.identity(token_ids, name="token_ids")}
 
     return tokenize_utf8

@@ -20,7 +20,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from roberta_tf.tokenizers import bpe, merge_table, unicode_classes, utf8, vocabulary as vocabulary_lib
+from roberta_tf.tokenizers import bpe, merge_table, unicode_classes, utf8, vocabulary as vocabulary_lib, word_cache
 from roberta_tf.tokenizers.pretokenizer import word_starts
 
 DEFAULT_MAX_WORD_BYTES = 4096
@@ -74,19 +74,26 @@ class ByteLevelBpe:
             class_block_index=tf.constant(block_index),
             class_blocks=tf.constant(blocks),
         )
+        cache = word_cache.build_word_cache(bpe_vocabulary, self.tables)
+        self._cache_keys = tf.constant(cache.keys, tf.int64)
+        self._cache_symbols = tf.constant(cache.symbols, tf.int32)
+        self._cache_moduli = cache.moduli
+        self._may_drop_symbols = bool((tables.output_ids < 0).any())
         self._special_patterns = [
             (list(token.encode("utf-8")), bpe_vocabulary.vocabulary[token], token in _HF_LSTRIP_TOKENS)
             for token in _HF_ADDED_TOKENS
             if token in bpe_vocabulary.vocabulary
         ]
 
-    def tokenize_bytes(self, byte_values, text_ids, num_texts):
+    def tokenize_bytes(self, byte_values, text_ids, num_texts, compact=True):
         """Token ids of a batch of texts given as flat bytes.
 
         Args:
             byte_values: int32 [num_bytes], values 0..255.
             text_ids: int32 [num_bytes], non-decreasing index (< num_texts) of each byte's text.
             num_texts: int32 scalar.
+            compact: the merge-loop driver (`bpe.merge_words`): True for batches, False
+                for one text at a time (TFLite). Same ids either way.
 
         Returns:
             token_ids: int32 [num_tokens], vocabulary ids, texts one after another.
@@ -95,35 +102,61 @@ class ByteLevelBpe:
         byte_values = tf.convert_to_tensor(byte_values, tf.int32)
         text_ids = tf.convert_to_tensor(text_ids, tf.int32)
         unit_start, code_points = utf8.decode_units(byte_values, text_ids)
-        keep_byte = tf.ones_like(unit_start)
-        special_ids = tf.fill(tf.shape(byte_values), -1)
-        lstrip = tf.zeros_like(unit_start)
         if self.match_special_tokens:
-            special_ids, keep_byte, lstrip = self._match_special_tokens(byte_values, text_ids)
+            symbols, word_start, kept_bytes = self._special_token_words(byte_values, text_ids, unit_start, code_points)
+            byte_values, text_ids = tf.gather(byte_values, kept_bytes), tf.gather(text_ids, kept_bytes)
+        else:
+            symbols = tf.gather(self.tables.byte_symbol_ids, byte_values)
+            word_start = self._word_start_bytes(unit_start, code_points, text_ids)
 
-        # Units (kept unit starts), their classes and word starts.
+        word_start = self._chunk_long_words(word_start)
+        word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
+        num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
+        symbols, word_ids, text_ids = self._apply_word_cache(byte_values, symbols, word_ids, num_words, text_ids)
+        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables, compact=compact)
+
+        token_ids = tf.gather(self.tables.output_ids, symbols)
+        token_text_ids = tf.gather(text_ids, source)
+        if self._may_drop_symbols:  # only vocabularies without <unk> that lack some symbols
+            present = tf.reshape(tf.where(token_ids >= 0), [-1])
+            token_ids, token_text_ids = tf.gather(token_ids, present), tf.gather(token_text_ids, present)
+        return token_ids, token_text_ids
+
+    def _classify_units(self, unit_cp):
+        """Class of each unit; invalid bytes (negative code points) are OTHER."""
+        valid_cp = tf.clip_by_value(unit_cp, 0, unicode_classes.MAX_CODE_POINT)
+        classes = unicode_classes.lookup_classes(valid_cp, self.tables.class_block_index, self.tables.class_blocks)
+        return tf.where(unit_cp < 0, unicode_classes.OTHER, classes)
+
+    def _word_start_bytes(self, unit_start, code_points, text_ids):
+        """bool [num_bytes]: the first byte of each pre-tokenizer word (default mode)."""
+        unit_positions = tf.reshape(tf.where(unit_start), [-1])
+        unit_cp = tf.gather(code_points, unit_positions)
+        starts = word_starts(unit_cp, self._classify_units(unit_cp), tf.gather(text_ids, unit_positions))
+        # Every text's first byte starts a unit, so this index is never negative.
+        unit_of_byte = tf.cumsum(tf.cast(unit_start, tf.int32)) - 1
+        return unit_start & tf.gather(starts, unit_of_byte)
+
+    def _special_token_words(self, byte_values, text_ids, unit_start, code_points):
+        """Hugging Face mode: word starts with special tokens matched and `<mask>` lstripped.
+
+        Returns:
+            symbols, word_start: for the kept bytes only; kept_bytes: their positions.
+        """
+        special_ids, keep_byte, lstrip = self._match_special_tokens(byte_values, text_ids)
         unit_positions = tf.reshape(tf.where(unit_start & keep_byte), [-1])
         unit_cp = tf.gather(code_points, unit_positions)
         unit_special = tf.gather(special_ids, unit_positions)
         unit_text = tf.gather(text_ids, unit_positions)
-        valid_cp = tf.clip_by_value(unit_cp, 0, unicode_classes.MAX_CODE_POINT)
-        unit_class = tf.where(
-            unit_cp < 0,
-            unicode_classes.OTHER,
-            unicode_classes.lookup_classes(valid_cp, self.tables.class_block_index, self.tables.class_blocks),
-        )
         is_special = unit_special >= 0
-        unit_class = tf.where(is_special, unicode_classes.SPECIAL, unit_class)
+        unit_class = tf.where(is_special, unicode_classes.SPECIAL, self._classify_units(unit_cp))
         unit_cp = tf.where(is_special, _SPECIAL_CODE_POINT, unit_cp)
-        unit_keep = tf.ones_like(is_special)
-        if self.match_special_tokens:
-            unit_keep = tf.logical_not(_whitespace_before_lstrip(unit_class, unit_text, tf.gather(lstrip, unit_positions)))
+        unit_keep = tf.logical_not(_whitespace_before_lstrip(unit_class, unit_text, tf.gather(lstrip, unit_positions)))
         kept_units = tf.reshape(tf.where(unit_keep), [-1])
         starts_kept = word_starts(
             tf.gather(unit_cp, kept_units), tf.gather(unit_class, kept_units), tf.gather(unit_text, kept_units)
         )
-        num_units = tf.shape(unit_positions)[0]
-        unit_word_start = tf.scatter_nd(tf.expand_dims(kept_units, 1), starts_kept, [num_units])
+        unit_word_start = tf.scatter_nd(tf.expand_dims(kept_units, 1), starts_kept, tf.shape(unit_positions, out_type=tf.int64))
 
         # Back to bytes: each byte takes its unit's keep flag; a word starts at its first byte.
         unit_of_byte = tf.cumsum(tf.cast(unit_start & keep_byte, tf.int32)) - 1
@@ -131,20 +164,22 @@ class ByteLevelBpe:
         byte_keep = keep_byte & tf.gather(unit_keep, unit_of_byte_safe) & (unit_of_byte >= 0)
         byte_word_start = unit_start & tf.gather(unit_word_start, unit_of_byte_safe)
         kept_bytes = tf.reshape(tf.where(byte_keep), [-1])
-        symbols = tf.where(
-            special_ids >= 0, special_ids, tf.gather(self.tables.byte_symbol_ids, byte_values)
-        )
-        symbols = tf.gather(symbols, kept_bytes)
-        symbol_text = tf.gather(text_ids, kept_bytes)
-        word_start = self._chunk_long_words(tf.gather(byte_word_start, kept_bytes))
-        word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
-        num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
+        symbols = tf.where(special_ids >= 0, special_ids, tf.gather(self.tables.byte_symbol_ids, byte_values))
+        return tf.gather(symbols, kept_bytes), tf.gather(byte_word_start, kept_bytes), kept_bytes
 
-        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables)
-        token_text_ids = tf.gather(symbol_text, source)
-        token_ids = tf.gather(self.tables.output_ids, symbols)
-        present = tf.reshape(tf.where(token_ids >= 0), [-1])  # symbols with no id and no <unk>
-        return tf.gather(token_ids, present), tf.gather(token_text_ids, present)
+    def _apply_word_cache(self, byte_values, symbols, word_ids, num_words, symbol_text):
+        """Replaces each cached word's byte symbols by its one merged symbol."""
+        position = tf.range(tf.size(symbols))
+        word_first = tf.math.unsorted_segment_min(position, word_ids, num_words)
+        word_length = tf.math.unsorted_segment_sum(tf.ones_like(word_ids), word_ids, num_words)
+        cached = word_cache.lookup_words(
+            byte_values, word_first, word_length, self._cache_keys, self._cache_symbols, self._cache_moduli
+        )
+        cached_symbol = tf.gather(cached, word_ids)  # -1 where the word is not cached
+        is_first = tf.equal(position, tf.gather(word_first, word_ids))
+        symbols = tf.where((cached_symbol >= 0) & is_first, cached_symbol, symbols)
+        kept = tf.reshape(tf.where((cached_symbol < 0) | is_first), [-1])
+        return tf.gather(symbols, kept), tf.gather(word_ids, kept), tf.gather(symbol_text, kept)
 
     def _chunk_long_words(self, word_start):
         """Adds a word start every `max_word_bytes` bytes inside a word."""
