@@ -1,0 +1,489 @@
+"""Tokenizer throughput and parity benchmark: roberta_tf against Hugging Face and keras-hub.
+
+What it measures, in one run on one machine, for roberta-base's byte-level BPE:
+  * texts/s, tokens/s and ms/text on two datasets:
+      - sst2: the 872 GLUE SST-2 dev sentences (English, short);
+      - xnli: 100 distinct premises from each of the 15 XNLI dev languages (1,500 texts),
+        shuffled together with a fixed seed (many scripts, longer texts);
+  * engines:
+      - roberta_tf graph, batch 1 / 32 / 256 (`RobertaTokenizer`, whose eager call runs one
+        traced tf.function);
+      - roberta_tf TFLite, batch 1 (the builtin-only model from `export_tokenizer_tflite`,
+        run by ai-edge-litert's interpreter);
+      - Hugging Face `tokenizers`: `encode_batch` (batch 256) and `encode` (one text per
+        call), both on one thread (RAYON_NUM_THREADS=1);
+      - keras-hub `RobertaTokenizer` in a tf.function, batch 32 (optional: reported as
+        "not installed" when keras-hub is missing);
+  * parity: per text, whether an engine's ids equal `tokenizers`' ids (no special tokens, and
+    special-token text such as "<s>" treated as ordinary text by every engine);
+  * ratios to `tokenizers` encode_batch and to keras-hub, and the project's targets:
+      - roberta_tf TFLite <= 0.2 ms per SST-2 sentence;
+      - roberta_tf graph batched >= 2x keras-hub graph and >= 0.5x `tokenizers` encode_batch.
+
+How it times: each engine's inputs are prepared in its native form beforehand (tf.string
+tensors, int32 byte arrays, Python strings); one untimed pass over the dataset collects the
+ids and warms the engine up (traces, allocations, caches); then whole passes are timed until
+at least --min_seconds have elapsed and --min_repeats passes ran, with no new pass started
+after --max_seconds (so a slow engine gets a single timed pass). Throughput uses the fastest
+pass (interference from other processes only ever adds time); the median is recorded too.
+Note that `tokenizers` and keras-hub keep a run-time word cache, which the warm-up pass fills
+(roberta_tf's single-token word cache is static, built with the tokenizer).
+
+Run from the repository root (the roberta-base files and datasets are read from
+../shared/data):
+
+    python benchmarks/tokenizer_benchmark.py [--output_dir DIR] [--quick]
+
+It prints a table and writes tokenizer_benchmark.json (machine info, package versions,
+every measurement) and tokenizer_benchmark.png (if matplotlib is installed) to --output_dir.
+"""
+
+import os
+
+os.environ["RAYON_NUM_THREADS"] = "1"  # must precede the `tokenizers` import: one thread
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # keras-hub's tokenizers need TF
+
+import dataclasses
+import functools
+import importlib.metadata
+import json
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tokenizers  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+from ai_edge_litert.interpreter import Interpreter  # noqa: E402
+
+from roberta_tf.export.tflite_tokenizer import export_tokenizer_tflite  # noqa: E402
+from roberta_tf.models import RobertaTokenizer  # noqa: E402
+
+_KERAS_HUB_IMPORT_ERROR = None
+try:
+    import keras_hub
+except ImportError as e:  # optional competitor: reported as "not installed"
+    keras_hub = None
+    _KERAS_HUB_IMPORT_ERROR = str(e)
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output_dir", str(REPO_ROOT / "benchmarks" / "results"), "Where to write the JSON and PNG.")
+flags.DEFINE_string("data_dir", str(REPO_ROOT.parent / "shared" / "data"), "The shared reference data folder.")
+flags.DEFINE_bool("quick", False, "Short timings (smoke test): --min_seconds 0.2, --min_repeats 1, --max_seconds 1.")
+flags.DEFINE_float("min_seconds", 2.0, "Time passes until at least this long has elapsed per measurement.")
+flags.DEFINE_integer("min_repeats", 3, "At least this many timed passes per measurement...")
+flags.DEFINE_float("max_seconds", 8.0, "...but no new pass starts after this long (bounds slow engines).")
+flags.DEFINE_integer("xnli_per_language", 100, "Distinct XNLI premises taken from each language.")
+flags.DEFINE_integer("tf_threads", 0, "TF intra/inter-op threads for the TF engines (0: TF's default).")
+
+XNLI_LANGUAGES = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
+TOKENIZERS_REFERENCE = "tokenizers encode_batch"
+KERAS_HUB_ENGINE = "keras-hub graph"
+TFLITE_ENGINE = "roberta_tf TFLite"
+TFLITE_TARGET_MS = 0.2
+TARGET_VS_KERAS_HUB = 2.0
+TARGET_VS_TOKENIZERS = 0.5
+MAX_MISMATCH_EXAMPLES = 3
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def _read_lines(path):
+    with open(path, encoding="utf-8", newline="") as f:
+        return [line.rstrip("\r\n") for line in f]
+
+
+def load_sst2(data_dir):
+    """Column 0 of SST-2 dev.tsv after the header: 872 sentences."""
+    return [line.split("\t")[0] for line in _read_lines(Path(data_dir, "sst2", "dev.tsv"))[1:] if line]
+
+
+def load_xnli(data_dir, per_language, seed=0):
+    """`per_language` distinct premises from each XNLI dev language, shuffled together."""
+    texts = []
+    for language in XNLI_LANGUAGES:
+        premises = []
+        for line in _read_lines(Path(data_dir, "xnli-dev", f"dev-{language}.tsv")):
+            premise = line.split("\t")[0]
+            if premise and premise not in premises:  # each premise has 3 hypotheses: 3 rows
+                premises.append(premise)
+            if len(premises) == per_language:
+                break
+        texts.extend(premises)
+    random.Random(seed).shuffle(texts)
+    return texts
+
+
+def batches(texts, batch_size):
+    return [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
+
+
+# ----------------------------------------------------------------------------- engines
+
+
+@dataclasses.dataclass
+class Engine:
+    """One way to tokenize. `prepare` turns a batch of str into the engine's native input
+    (outside the timing), `run` tokenizes it, `to_ids` turns `run`'s output into id lists."""
+
+    name: str
+    batch_size: int
+    prepare: Callable[[list], Any]
+    run: Callable[[Any], Any]
+    to_ids: Callable[[Any], list]
+    setup_seconds: float = 0.0
+
+
+def _ragged_to_ids(ragged):
+    return ragged.to_list()
+
+
+def roberta_tf_graph_engines(tokenizer, batch_sizes=(1, 32, 256)):
+    return [
+        Engine(f"roberta_tf graph b{size}", size, lambda b: tf.constant(b, tf.string), tokenizer, _ragged_to_ids)
+        for size in batch_sizes
+    ]
+
+
+def roberta_tf_tflite_engine(tokenizer):
+    runner = Interpreter(model_content=export_tokenizer_tflite(tokenizer)).get_signature_runner()
+    return Engine(
+        TFLITE_ENGINE,
+        1,
+        prepare=lambda b: np.frombuffer(b[0].encode("utf-8"), np.uint8).astype(np.int32),
+        run=lambda utf8: runner(utf8_bytes=utf8)["token_ids"],
+        to_ids=lambda token_ids: [token_ids.tolist()],
+    )
+
+
+def hf_tokenizers_engines(tokenizer_json, batch_size=256):
+    hf = tokenizers.Tokenizer.from_file(str(tokenizer_json))
+    hf.encode_special_tokens = True  # "<s>" in text is text, as roberta_tf's default
+    hf.no_truncation()
+    hf.no_padding()
+    return [
+        Engine(
+            TOKENIZERS_REFERENCE,
+            batch_size,
+            prepare=list,
+            run=lambda b: hf.encode_batch(b, add_special_tokens=False),
+            to_ids=lambda encodings: [e.ids for e in encodings],
+        ),
+        Engine(
+            "tokenizers encode",
+            1,
+            prepare=lambda b: b[0],
+            run=lambda text: hf.encode(text, add_special_tokens=False),
+            to_ids=lambda encoding: [encoding.ids],
+        ),
+    ]
+
+
+def keras_hub_engine(vocab_json, merges_txt, batch_size=32):
+    with open(vocab_json, encoding="utf-8") as f:
+        vocabulary = json.load(f)
+    merges = [line for line in _read_lines(merges_txt) if line and not line.startswith("#version")]
+    layer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
+    graph = tf.function(lambda texts: layer(texts), input_signature=[tf.TensorSpec([None], tf.string)])
+    return Engine(KERAS_HUB_ENGINE, batch_size, lambda b: tf.constant(b, tf.string), graph, _ragged_to_ids)
+
+
+def build_engines(data_dir):
+    """Every engine, each with the seconds its construction took (export, vocab loading)."""
+    roberta_dir = Path(data_dir, "roberta-base")
+    builders = [
+        ("roberta_tf tokenizer", lambda: roberta_tf_graph_engines(_roberta_tf_tokenizer(roberta_dir))),
+        ("roberta_tf TFLite export", lambda: [roberta_tf_tflite_engine(_roberta_tf_tokenizer(roberta_dir))]),
+        ("tokenizers", lambda: hf_tokenizers_engines(roberta_dir / "tokenizer.json")),
+    ]
+    if keras_hub is not None:
+        builders.append(
+            ("keras-hub", lambda: [keras_hub_engine(roberta_dir / "vocab.json", roberta_dir / "merges.txt")])
+        )
+    engines = []
+    for label, build in builders:
+        start = time.perf_counter()
+        built = build()
+        seconds = time.perf_counter() - start
+        logging.info("Built %s in %.2f s", label, seconds)
+        for engine in built:
+            engine.setup_seconds = seconds
+        engines.extend(built)
+    return engines
+
+
+@functools.cache  # one tokenizer for the graph engines and the TFLite export
+def _roberta_tf_tokenizer(roberta_dir):
+    return RobertaTokenizer(vocabulary=str(roberta_dir / "vocab.json"), merges=str(roberta_dir / "merges.txt"))
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+def time_passes(run, inputs, min_seconds, min_repeats, max_seconds):
+    """Seconds of each timed pass of `run` over all `inputs`: repeated until `min_seconds` have
+    elapsed and `min_repeats` passes ran, but no new pass starts after `max_seconds` (one always runs)."""
+    times = []
+    start = time.perf_counter()
+    while not times or (
+        time.perf_counter() - start < max_seconds
+        and (len(times) < min_repeats or time.perf_counter() - start < min_seconds)
+    ):
+        pass_start = time.perf_counter()
+        for x in inputs:
+            run(x)
+        times.append(time.perf_counter() - pass_start)
+    return times
+
+
+def mismatches(ids, reference_ids, texts):
+    """Indices of texts whose ids differ from the reference, and a few examples."""
+    bad = [i for i, (got, want) in enumerate(zip(ids, reference_ids, strict=True)) if got != want]
+    examples = [
+        {"index": i, "text": texts[i][:200], "ids": ids[i][:64], "reference_ids": reference_ids[i][:64]}
+        for i in bad[:MAX_MISMATCH_EXAMPLES]
+    ]
+    return len(bad), examples
+
+
+def reference_token_ids(reference, texts):
+    return [row for b in batches(texts, reference.batch_size) for row in reference.to_ids(reference.run(b))]
+
+
+def measure(engine, dataset, texts, reference_ids, timing):
+    """One engine on one dataset: warm-up pass (collects ids), then timed passes."""
+    inputs = [engine.prepare(b) for b in batches(texts, engine.batch_size)]
+    warmup_start = time.perf_counter()
+    ids = [row for x in inputs for row in engine.to_ids(engine.run(x))]
+    warmup_seconds = time.perf_counter() - warmup_start
+    num_mismatches, examples = mismatches(ids, reference_ids, texts)
+    times = time_passes(engine.run, inputs, **timing)
+    best = min(times)
+    num_tokens = sum(len(row) for row in ids)
+    result = {
+        "engine": engine.name,
+        "dataset": dataset,
+        "status": "ok",
+        "batch_size": engine.batch_size,
+        "num_texts": len(texts),
+        "num_tokens": num_tokens,
+        "mismatches": num_mismatches,
+        "mismatch_examples": examples,
+        "setup_seconds": round(engine.setup_seconds, 4),
+        "warmup_pass_seconds": round(warmup_seconds, 4),
+        "repeats": len(times),
+        "pass_seconds": [round(t, 6) for t in times],
+        "best_pass_seconds": best,
+        "median_pass_seconds": statistics.median(times),
+        "texts_per_s": len(texts) / best,
+        "tokens_per_s": num_tokens / best,
+        "ms_per_text": 1000 * best / len(texts),
+        "texts_per_s_median": len(texts) / statistics.median(times),
+    }
+    logging.info(
+        "%-24s %-5s %9.0f texts/s  %d passes, %d mismatches",
+        engine.name, dataset, result["texts_per_s"], len(times), num_mismatches,
+    )
+    return result
+
+
+def not_installed(name, dataset, batch_size, reason):
+    return {"engine": name, "dataset": dataset, "status": "not installed", "batch_size": batch_size, "reason": reason}
+
+
+def add_ratios(results):
+    """Each measurement's texts/s divided by the reference engines' on the same dataset."""
+    speed = {(r["engine"], r["dataset"]): r["texts_per_s"] for r in results if r["status"] == "ok"}
+    for r in results:
+        if r["status"] != "ok":
+            continue
+        for key, reference in (("x_tokenizers", TOKENIZERS_REFERENCE), ("x_keras_hub", KERAS_HUB_ENGINE)):
+            base = speed.get((reference, r["dataset"]))
+            r[key] = r["texts_per_s"] / base if base else None
+
+
+def check_targets(results):
+    """The project's performance targets, each with its measured value and whether it is met."""
+    targets = []
+    for r in results:
+        if r["status"] != "ok":
+            continue
+        if r["engine"] == TFLITE_ENGINE and r["dataset"] == "sst2":
+            targets.append(_target(r, "ms per SST-2 sentence", r["ms_per_text"], "<=", TFLITE_TARGET_MS))
+        if r["engine"].startswith("roberta_tf graph") and r["batch_size"] > 1:
+            targets.append(_target(r, "x keras-hub graph", r["x_keras_hub"], ">=", TARGET_VS_KERAS_HUB))
+            targets.append(_target(r, "x tokenizers encode_batch", r["x_tokenizers"], ">=", TARGET_VS_TOKENIZERS))
+    return targets
+
+
+def _target(result, what, value, op, bound):
+    met = None if value is None else (value <= bound if op == "<=" else value >= bound)
+    return {"engine": result["engine"], "dataset": result["dataset"], "what": what, "value": value,
+            "target": f"{op} {bound:g}", "met": met}
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def package_versions():
+    names = ["tensorflow", "tensorflow-text", "tf-keras", "keras", "keras-hub", "tokenizers", "ai-edge-litert",
+             "numpy", "absl-py", "matplotlib"]
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def machine_info():
+    try:
+        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        "packages": package_versions(),
+        "roberta_tf_commit": commit,
+        "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                       "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "rayon_num_threads": os.environ.get("RAYON_NUM_THREADS"),
+    }
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(results):
+    header = (f"{'engine':<24} {'data':<5} {'batch':>5} {'texts/s':>9} {'tokens/s':>10} {'ms/text':>8} "
+              f"{'mismatch':>9} {'x tokenizers':>12} {'x keras-hub':>11}")
+    lines = [header, "-" * len(header)]
+    for r in results:
+        if r["status"] != "ok":
+            lines.append(f"{r['engine']:<24} {r['dataset']:<5} {r['batch_size']:>5} {r['status']}")
+            continue
+        lines.append(
+            f"{r['engine']:<24} {r['dataset']:<5} {r['batch_size']:>5} {r['texts_per_s']:>9.0f} "
+            f"{r['tokens_per_s']:>10.0f} {r['ms_per_text']:>8.3f} {r['mismatches']:>4}/{r['num_texts']:<4} "
+            f"{_fmt(r['x_tokenizers'], '.3g'):>12} {_fmt(r['x_keras_hub'], '.3g'):>11}"
+        )
+    return "\n".join(lines)
+
+
+def format_targets(targets):
+    lines = ["Targets:"]
+    for t in targets:
+        verdict = {True: "MET", False: "NOT MET", None: "n/a (keras-hub not installed)"}[t["met"]]
+        lines.append(f"  {t['engine']:<22} {t['dataset']:<5} {t['what']:<26} "
+                     f"{_fmt(t['value'], '.3f'):>8} (target {t['target']}): {verdict}")
+    return "\n".join(lines)
+
+
+def write_plot(results, path):
+    """Grouped bar chart of texts/s per engine and dataset (log scale); skipped without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logging.info("matplotlib is not installed: skipping the plot.")
+        return None
+    ok = [r for r in results if r["status"] == "ok"]
+    engines = list(dict.fromkeys(r["engine"] for r in ok))
+    datasets = list(dict.fromkeys(r["dataset"] for r in ok))
+    speed = {(r["engine"], r["dataset"]): r["texts_per_s"] for r in ok}
+    width = 0.8 / len(datasets)
+    fig, ax = plt.subplots(figsize=(11, 5))
+    for d, dataset in enumerate(datasets):
+        xs = [e + d * width for e in range(len(engines))]
+        bars = ax.bar(xs, [speed.get((e, dataset), 0) for e in engines], width, label=dataset)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks([e + width * (len(datasets) - 1) / 2 for e in range(len(engines))], engines, rotation=20,
+                  ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("texts/s (best pass, log scale)")
+    ax.set_title(f"roberta-base tokenizers on {os.cpu_count()} CPU cores")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv):
+    del argv
+    if FLAGS.tf_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.tf_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.tf_threads)
+    if FLAGS.quick:
+        timing = {"min_seconds": 0.2, "min_repeats": 1, "max_seconds": 1.0}
+    else:
+        timing = {"min_seconds": FLAGS.min_seconds, "min_repeats": FLAGS.min_repeats, "max_seconds": FLAGS.max_seconds}
+    started = time.perf_counter()
+    info = machine_info()
+    datasets = {"sst2": load_sst2(FLAGS.data_dir), "xnli": load_xnli(FLAGS.data_dir, FLAGS.xnli_per_language)}
+    engines = build_engines(FLAGS.data_dir)
+    reference = next(e for e in engines if e.name == TOKENIZERS_REFERENCE)
+
+    results = []
+    for dataset, texts in datasets.items():
+        reference_ids = reference_token_ids(reference, texts)
+        for engine in engines:
+            results.append(measure(engine, dataset, texts, reference_ids, timing))
+        if keras_hub is None:
+            results.append(not_installed(KERAS_HUB_ENGINE, dataset, 32, _KERAS_HUB_IMPORT_ERROR))
+    add_ratios(results)
+    targets = check_targets(results)
+
+    output_dir = Path(FLAGS.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    info["load_average_at_end"] = os.getloadavg()
+    report = {
+        "machine": info,
+        "config": {"quick": FLAGS.quick, **timing, "xnli_per_language": FLAGS.xnli_per_language,
+                   "throughput_from": "best pass"},
+        "datasets": {name: {"num_texts": len(texts), "num_bytes": sum(len(t.encode("utf-8")) for t in texts)}
+                     for name, texts in datasets.items()},
+        "measurements": results,
+        "targets": targets,
+        "total_seconds": time.perf_counter() - started,
+    }
+    json_path = output_dir / "tokenizer_benchmark.json"
+    json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    plot_path = write_plot(results, output_dir / "tokenizer_benchmark.png")
+
+    print(f"\n{info['cpu_count']} CPUs, {info['platform']}, load average {info['load_average_at_start'][0]:.2f} "
+          f"at start / {info['load_average_at_end'][0]:.2f} at end; throughput from the best timed pass "
+          f"(>= {timing['min_repeats']} passes and >= {timing['min_seconds']:g} s unless a pass outlasts "
+          f"{timing['max_seconds']:g} s); mismatch: texts whose ids differ from tokenizers'.")
+    print(format_table(results))
+    print(format_targets(targets))
+    print(f"Wrote {json_path}" + (f" and {plot_path}" if plot_path else "") +
+          f" in {report['total_seconds']:.0f} s.")
+
+
+if __name__ == "__main__":
+    app.run(main)

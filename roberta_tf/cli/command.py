@@ -1,0 +1,172 @@
+"""Machinery shared by the `roberta-tf` subcommands: flags, help, errors and exit codes.
+
+A subcommand is a module of this package with:
+
+    NAME = "tokenize"            # the word after `roberta-tf`
+    SUMMARY = "..."              # one line, listed by `roberta-tf --help`
+    DESCRIPTION = "..."          # optional, shown by `roberta-tf NAME --help`
+    ARGS_USAGE = None            # optional, e.g. "FILE..." if it takes positional arguments
+
+    def define_flags(flag_values):   # define flags on *this* FlagValues (never absl's FLAGS)
+    def execute(flag_values, args):  # the work; returns an exit code or None (= 0)
+    def main(argv):                  # return command.run_subcommand(sys.modules[__name__], argv)
+
+plus one line in `main.SUBCOMMANDS`. Every `main(argv)` call parses `argv` with a fresh
+`absl.flags.FlagValues`, so subcommands can be run (and tested) in-process, repeatedly,
+without touching absl's global `FLAGS`. Subcommand modules import TensorFlow inside
+`execute`, so `--help` and flag errors answer without loading it.
+
+Exit codes: 0 success, 1 runtime error (`CommandError`, `ValueError`, `OSError`),
+2 usage error (`UsageError`, bad flags), 130 interrupted. Errors are one line on stderr,
+without a traceback.
+"""
+
+import os
+import sys
+import textwrap
+
+from absl import flags
+from absl import logging
+
+PROG = "roberta-tf"
+HELP_ARGS = ("-h", "-help", "--help", "--helpshort", "--helpfull", "-?")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A runtime failure with a message for the user (exit code 1)."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(CommandError):
+    """The command line is wrong (exit code 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+def one_line(message):
+    """`message` on a single line (multi-line messages joined with '; ')."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "; ".join(lines) or "unknown error"
+
+
+def error(prog, message, hint=False):
+    """Writes `prog: error: message` (one line) to stderr."""
+    text = f"{prog}: error: {one_line(message)}"
+    if hint:
+        text += f" (see '{prog} --help')"
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def define_common_flags(flag_values):
+    """Flags every subcommand has."""
+    flags.DEFINE_integer(
+        "verbosity",
+        None,
+        "Logging verbosity: -1 warnings and errors only, 0 info (default), 1 debug.",
+        short_name="v",
+        flag_values=flag_values,
+    )
+
+
+def new_flag_values(module):
+    """A fresh FlagValues with the common flags and `module`'s flags."""
+    flag_values = flags.FlagValues()
+    define_common_flags(flag_values)
+    module.define_flags(flag_values)
+    return flag_values
+
+
+def _wants_help(args):
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg in HELP_ARGS:
+            return True
+    return False
+
+
+def _render_flag(flag):
+    name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+    if flag.short_name:
+        name = f"-{flag.short_name},{name}"
+    text = f"{name}: {flag.help}"
+    if flag.default is not None:
+        text += f"\n(default: {flag.default_as_str})"
+    lines = []
+    for i, paragraph in enumerate(text.split("\n")):
+        indent = "  " if i == 0 else "    "
+        lines += textwrap.wrap(paragraph, width=100, initial_indent=indent, subsequent_indent="    ")
+    return "\n".join(lines)
+
+
+def help_text(module, flag_values):
+    """`--help` for a subcommand: usage, description and its flags in definition order."""
+    prog = f"{PROG} {module.NAME}"
+    args_usage = getattr(module, "ARGS_USAGE", None)
+    parts = [f"usage: {prog} [flags]" + (f" {args_usage}" if args_usage else ""), "", module.SUMMARY]
+    description = getattr(module, "DESCRIPTION", "")
+    if description:
+        parts += ["", textwrap.dedent(description).strip()]
+    parts += ["", "flags:"]
+    seen = set()
+    for name in flag_values:  # definition order; short names map to the same Flag
+        flag = flag_values[name]
+        if flag.name != name or id(flag) in seen:
+            continue
+        seen.add(id(flag))
+        parts.append(_render_flag(flag))
+    parts.append("  -h,--help: show this help and exit.")
+    return "\n".join(parts) + "\n"
+
+
+def _quiet_broken_stdout():
+    """After EPIPE on stdout, point stdout at /dev/null so the exit flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def run_subcommand(module, argv):
+    """Parses `argv` (argv[0] = program name) for `module` and runs it; returns the exit code."""
+    prog = f"{PROG} {module.NAME}"
+    argv = list(argv) if argv else [prog]
+    flag_values = new_flag_values(module)
+    if _wants_help(argv[1:]):
+        sys.stdout.write(help_text(module, flag_values))
+        sys.stdout.flush()
+        return EXIT_OK
+    try:
+        args = flag_values(argv)[1:]
+    except flags.Error as e:
+        error(prog, e, hint=True)
+        return EXIT_USAGE
+    if args and not getattr(module, "ARGS_USAGE", None):
+        error(prog, f"unexpected argument(s): {' '.join(args)}", hint=True)
+        return EXIT_USAGE
+    if flag_values["verbosity"].value is not None:
+        logging.set_verbosity(flag_values["verbosity"].value)
+    try:
+        code = module.execute(flag_values, args)
+        return EXIT_OK if code is None else int(code)
+    except CommandError as e:
+        error(prog, e, hint=isinstance(e, UsageError))
+        return e.exit_code
+    except BrokenPipeError:
+        _quiet_broken_stdout()  # the reader went away (`| head`): stop quietly
+        return EXIT_ERROR
+    except (ValueError, OSError) as e:
+        logging.debug("%s failed", prog, exc_info=True)  # the traceback, with --verbosity=1
+        error(prog, e)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        error(prog, "interrupted")
+        return EXIT_INTERRUPTED
