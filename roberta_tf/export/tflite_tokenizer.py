@@ -1,7 +1,9 @@
 """Exports the tokenizer as a builtin-only TFLite model: UTF-8 bytes in, token ids out.
 
 Model contract (one text per invocation, any length; resize the input before allocating):
-    input  `utf8_bytes`: int32 [num_bytes], each 0..255 (the text's raw bytes);
+    input  `utf8_bytes`: int32 [num_bytes], each 0..255 (the text's raw bytes); negative
+                         values are padding and ignored, so one input buffer of a fixed
+                         size (tail filled with -1) serves every shorter text;
     output `token_ids`:  int32 [num_tokens], RoBERTa ids without `<s>`/`</s>`.
 Converted with `TFLITE_BUILTINS` only, so it runs on any TFLite/LiteRT runtime without Flex.
 """
@@ -17,9 +19,10 @@ def tokenizer_tflite_function(tokenizer):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="utf8_bytes")], autograph=False)
     def tokenize_utf8(utf8_bytes):
-        text_ids = tf.zeros_like(utf8_bytes)
-        # One text per invocation: the non-compacting merge loop has fewer ops per pass.
-        token_ids, _ = bpe.tokenize_bytes(utf8_bytes, text_ids, tf.constant(1), compact=False)
+        # Negative values are padding: a client can keep one fixed-size input buffer (no
+        # resize and re-allocation per text) and fill the tail with -1.
+        text_bytes = tf.gather(utf8_bytes, tf.reshape(tf.where(utf8_bytes >= 0), [-1]))
+        token_ids = bpe.tokenize_text_bytes(text_bytes)
         return {"token_ids": tf.identity(token_ids, name="token_ids")}
 
     return tokenize_utf8

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from roberta_tf.tokenizers import bpe, merge_table, unicode_classes, utf8, vocabulary as vocabulary_lib, word_cache
+from roberta_tf.tokenizers.neighbours import Neighbours
 from roberta_tf.tokenizers.pretokenizer import word_starts
 
 DEFAULT_MAX_WORD_BYTES = 4096
@@ -85,26 +86,41 @@ class ByteLevelBpe:
             if token in bpe_vocabulary.vocabulary
         ]
 
-    def tokenize_bytes(self, byte_values, text_ids, num_texts, compact=True):
+    def tokenize_bytes(self, byte_values, text_ids, num_texts):
         """Token ids of a batch of texts given as flat bytes.
 
         Args:
             byte_values: int32 [num_bytes], values 0..255.
             text_ids: int32 [num_bytes], non-decreasing index (< num_texts) of each byte's text.
             num_texts: int32 scalar.
-            compact: the merge-loop driver (`bpe.merge_words`): True for batches, False
-                for one text at a time (TFLite). Same ids either way.
 
         Returns:
             token_ids: int32 [num_tokens], vocabulary ids, texts one after another.
             token_text_ids: int32 [num_tokens], the text of each token.
         """
-        byte_values = tf.convert_to_tensor(byte_values, tf.int32)
+        del num_texts  # texts are told apart by text_ids; kept for the ragged caller's symmetry
         text_ids = tf.convert_to_tensor(text_ids, tf.int32)
-        unit_start, code_points = utf8.decode_units(byte_values, text_ids)
+        return self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), text_ids)
+
+    def tokenize_text_bytes(self, byte_values):
+        """Token ids of ONE text given as int32 bytes (what the TFLite model computes).
+
+        Same ids as `tokenize_bytes`; with one text there are no text boundaries to check and
+        the merge loop runs in place (fewer ops per pass, which is what tiny tensors need).
+        """
+        token_ids, _ = self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), None)
+        return token_ids
+
+    def _tokenize(self, byte_values, text_ids):
+        """The pipeline; `text_ids` None means a single text."""
+        byte_neighbours = Neighbours(text_ids, tf.size(byte_values))
+        unit_start, code_points = utf8.decode_units(byte_values, byte_neighbours)
         if self.match_special_tokens:
-            symbols, word_start, kept_bytes = self._special_token_words(byte_values, text_ids, unit_start, code_points)
-            byte_values, text_ids = tf.gather(byte_values, kept_bytes), tf.gather(text_ids, kept_bytes)
+            symbols, word_start, kept_bytes = self._special_token_words(
+                byte_values, text_ids, byte_neighbours, unit_start, code_points
+            )
+            byte_values = tf.gather(byte_values, kept_bytes)
+            text_ids = None if text_ids is None else tf.gather(text_ids, kept_bytes)
         else:
             symbols = tf.gather(self.tables.byte_symbol_ids, byte_values)
             word_start = self._word_start_bytes(unit_start, code_points, text_ids)
@@ -112,14 +128,15 @@ class ByteLevelBpe:
         word_start = self._chunk_long_words(word_start)
         word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
         num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
-        symbols, word_ids, text_ids = self._apply_word_cache(byte_values, symbols, word_ids, num_words, text_ids)
-        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables, compact=compact)
+        symbols, word_ids, kept = self._apply_word_cache(byte_values, symbols, word_ids, num_words)
+        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables, compact=text_ids is not None)
 
         token_ids = tf.gather(self.tables.output_ids, symbols)
-        token_text_ids = tf.gather(text_ids, source)
+        token_text_ids = None if text_ids is None else tf.gather(text_ids, tf.gather(kept, source))
         if self._may_drop_symbols:  # only vocabularies without <unk> that lack some symbols
             present = tf.reshape(tf.where(token_ids >= 0), [-1])
-            token_ids, token_text_ids = tf.gather(token_ids, present), tf.gather(token_text_ids, present)
+            token_ids = tf.gather(token_ids, present)
+            token_text_ids = None if text_ids is None else tf.gather(token_text_ids, present)
         return token_ids, token_text_ids
 
     def _classify_units(self, unit_cp):
@@ -132,29 +149,32 @@ class ByteLevelBpe:
         """bool [num_bytes]: the first byte of each pre-tokenizer word (default mode)."""
         unit_positions = tf.reshape(tf.where(unit_start), [-1])
         unit_cp = tf.gather(code_points, unit_positions)
-        starts = word_starts(unit_cp, self._classify_units(unit_cp), tf.gather(text_ids, unit_positions))
+        unit_neighbours = _unit_neighbours(text_ids, unit_positions)
+        starts = word_starts(unit_cp, self._classify_units(unit_cp), unit_neighbours)
         # Every text's first byte starts a unit, so this index is never negative.
         unit_of_byte = tf.cumsum(tf.cast(unit_start, tf.int32)) - 1
         return unit_start & tf.gather(starts, unit_of_byte)
 
-    def _special_token_words(self, byte_values, text_ids, unit_start, code_points):
+    def _special_token_words(self, byte_values, text_ids, byte_neighbours, unit_start, code_points):
         """Hugging Face mode: word starts with special tokens matched and `<mask>` lstripped.
 
         Returns:
             symbols, word_start: for the kept bytes only; kept_bytes: their positions.
         """
-        special_ids, keep_byte, lstrip = self._match_special_tokens(byte_values, text_ids)
+        special_ids, keep_byte, lstrip = self._match_special_tokens(byte_values, byte_neighbours)
         unit_positions = tf.reshape(tf.where(unit_start & keep_byte), [-1])
         unit_cp = tf.gather(code_points, unit_positions)
         unit_special = tf.gather(special_ids, unit_positions)
-        unit_text = tf.gather(text_ids, unit_positions)
+        unit_text = tf.zeros_like(unit_cp) if text_ids is None else tf.gather(text_ids, unit_positions)
         is_special = unit_special >= 0
         unit_class = tf.where(is_special, unicode_classes.SPECIAL, self._classify_units(unit_cp))
         unit_cp = tf.where(is_special, _SPECIAL_CODE_POINT, unit_cp)
         unit_keep = tf.logical_not(_whitespace_before_lstrip(unit_class, unit_text, tf.gather(lstrip, unit_positions)))
         kept_units = tf.reshape(tf.where(unit_keep), [-1])
         starts_kept = word_starts(
-            tf.gather(unit_cp, kept_units), tf.gather(unit_class, kept_units), tf.gather(unit_text, kept_units)
+            tf.gather(unit_cp, kept_units),
+            tf.gather(unit_class, kept_units),
+            _unit_neighbours(None if text_ids is None else unit_text, kept_units),
         )
         unit_word_start = tf.scatter_nd(tf.expand_dims(kept_units, 1), starts_kept, tf.shape(unit_positions, out_type=tf.int64))
 
@@ -167,8 +187,13 @@ class ByteLevelBpe:
         symbols = tf.where(special_ids >= 0, special_ids, tf.gather(self.tables.byte_symbol_ids, byte_values))
         return tf.gather(symbols, kept_bytes), tf.gather(byte_word_start, kept_bytes), kept_bytes
 
-    def _apply_word_cache(self, byte_values, symbols, word_ids, num_words, symbol_text):
-        """Replaces each cached word's byte symbols by its one merged symbol."""
+    def _apply_word_cache(self, byte_values, symbols, word_ids, num_words):
+        """Replaces each cached word's byte symbols by its one merged symbol.
+
+        Returns:
+            symbols, word_ids: without the dropped bytes of cached words;
+            kept: int32 positions (in the input) of the symbols that remain.
+        """
         position = tf.range(tf.size(symbols))
         word_first = tf.math.unsorted_segment_min(position, word_ids, num_words)
         word_length = tf.math.unsorted_segment_sum(tf.ones_like(word_ids), word_ids, num_words)
@@ -179,7 +204,7 @@ class ByteLevelBpe:
         is_first = tf.equal(position, tf.gather(word_first, word_ids))
         symbols = tf.where((cached_symbol >= 0) & is_first, cached_symbol, symbols)
         kept = tf.reshape(tf.where((cached_symbol < 0) | is_first), [-1])
-        return tf.gather(symbols, kept), tf.gather(word_ids, kept), tf.gather(symbol_text, kept)
+        return tf.gather(symbols, kept), tf.gather(word_ids, kept), tf.cast(kept, tf.int32)
 
     def _chunk_long_words(self, word_start):
         """Adds a word start every `max_word_bytes` bytes inside a word."""
@@ -190,7 +215,7 @@ class ByteLevelBpe:
         offset = position - tf.gather(word_first, word_ids)
         return word_start | tf.equal(tf.math.floormod(offset, self.max_word_bytes), 0)
 
-    def _match_special_tokens(self, byte_values, text_ids):
+    def _match_special_tokens(self, byte_values, neighbours):
         """Hugging Face added-token matching on bytes.
 
         Every RoBERTa special token starts with `<` and contains no other `<`, so matches
@@ -202,7 +227,7 @@ class ByteLevelBpe:
             lstrip: bool [num_bytes], True where a match of an lstrip token starts.
         """
         longest = max(len(p) for p, _, _ in self._special_patterns)
-        ahead = [byte_values] + [utf8.shifted(byte_values, text_ids, k, -1) for k in range(1, longest)]
+        ahead = [byte_values] + [neighbours.shift(byte_values, k, -1) for k in range(1, longest)]
         special_ids = tf.fill(tf.shape(byte_values), -1)
         lengths = tf.zeros_like(byte_values)
         lstrip = tf.zeros_like(byte_values, dtype=tf.bool)
@@ -216,8 +241,15 @@ class ByteLevelBpe:
                 lstrip = lstrip | match
         inside = tf.zeros_like(lstrip)
         for k in range(1, longest):
-            inside = inside | (utf8.shifted(lengths, text_ids, -k, 0) > k)
+            inside = inside | (neighbours.shift(lengths, -k, 0) > k)
         return special_ids, tf.logical_not(inside), lstrip
+
+
+def _unit_neighbours(text_ids, positions):
+    """`Neighbours` of the units at `positions` (text_ids None: one text)."""
+    if text_ids is None:
+        return Neighbours(None, tf.size(positions))
+    return Neighbours(tf.gather(text_ids, positions))
 
 
 def _whitespace_before_lstrip(classes, text_ids, lstrip):

@@ -23,7 +23,6 @@ work, the same ops in TF and TFLite. It does not decide what the classes are
 import tensorflow as tf
 
 from roberta_tf.tokenizers.unicode_classes import OTHER, SPECIAL, WHITESPACE
-from roberta_tf.tokenizers.utf8 import shifted
 
 _NONE = -1  # class of the position before the first / after the last unit of a text
 _SPACE, _APOSTROPHE = 0x20, 0x27
@@ -38,21 +37,21 @@ def _equal_any(x, values):
     return result
 
 
-def word_starts(code_points, classes, text_ids):
+def word_starts(code_points, classes, neighbours):
     """Marks the units that start a pre-tokenizer word.
 
     Args:
         code_points: int32 [num_units] (any value for invalid bytes and special tokens that
             is not an ASCII letter, apostrophe or space).
         classes: int32 [num_units], values from `unicode_classes`.
-        text_ids: int32 [num_units], non-decreasing text index of each unit.
+        neighbours: a `neighbours.Neighbours` for the units' texts.
 
     Returns:
         bool [num_units], True where a word starts.
     """
-    prev_class = shifted(classes, text_ids, -1, _NONE)
-    next_class = shifted(classes, text_ids, 1, _NONE)
-    prev_cp = shifted(code_points, text_ids, -1, _NONE)
+    prev_class = neighbours.shift(classes, -1, _NONE)
+    next_class = neighbours.shift(classes, 1, _NONE)
+    prev_cp = neighbours.shift(code_points, -1, _NONE)
     is_space = tf.equal(classes, WHITESPACE)
     is_special = tf.equal(classes, SPECIAL)
 
@@ -64,8 +63,8 @@ def word_starts(code_points, classes, text_ids):
     after_attached_space = tf.equal(prev_cp, _SPACE) & tf.equal(prev_class, WHITESPACE)
 
     # Contractions, only where a match can start.
-    next1 = shifted(code_points, text_ids, 1, _NONE)
-    next2 = shifted(code_points, text_ids, 2, _NONE)
+    next1 = neighbours.shift(code_points, 1, _NONE)
+    next2 = neighbours.shift(code_points, 2, _NONE)
     can_start_match = tf.not_equal(prev_class, OTHER) & tf.logical_not(after_attached_space)
     apostrophe = tf.equal(code_points, _APOSTROPHE) & can_start_match
     two = _equal_any(next1, [ord(c) for c in _TWO_UNIT_CONTRACTIONS])
@@ -76,10 +75,10 @@ def word_starts(code_points, classes, text_ids):
 
     def contraction_reaches(distance):
         """True where a contraction starting `distance` units earlier covers this unit."""
-        return shifted(contraction_length, text_ids, -distance, 0) > distance
+        return neighbours.shift(contraction_length, -distance, 0) > distance
 
     inside_contraction = contraction_reaches(1) | contraction_reaches(2)
-    prev_inside = shifted(tf.cast(inside_contraction, tf.int32), text_ids, -1, 0) > 0
+    prev_inside = neighbours.shift(tf.cast(inside_contraction, tf.int32), -1, 0) > 0
     after_contraction = prev_inside & tf.logical_not(inside_contraction)
 
     class_change = tf.not_equal(classes, prev_class) & tf.logical_not(after_attached_space)

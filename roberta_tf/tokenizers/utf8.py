@@ -16,34 +16,16 @@ import tensorflow as tf
 INVALID_CODE_POINT = -1  # code point reported for invalid-byte units
 
 
-def shifted(values, text_ids, distance, fill):
-    """values[i + distance] where that position exists in the same text, else `fill`.
-
-    `distance` may be negative (look behind). Works on any int32 vector.
-    """
-    n = tf.shape(values)[0]
-    pad = tf.fill([abs(distance)], tf.constant(fill, values.dtype))
-    pad_ids = tf.fill([abs(distance)], tf.constant(-1, text_ids.dtype))
-    if distance > 0:
-        moved, moved_ids = tf.concat([values[distance:], pad], 0), tf.concat([text_ids[distance:], pad_ids], 0)
-    else:
-        moved = tf.concat([pad, values[: n + distance]], 0)
-        moved_ids = tf.concat([pad_ids, text_ids[: n + distance]], 0)
-    # Shorter inputs than `distance` leave only padding; cut back to n so shapes always agree.
-    moved, moved_ids = moved[:n], moved_ids[:n]
-    return tf.where(tf.equal(moved_ids, text_ids), moved, tf.constant(fill, values.dtype))
-
-
 def _between(x, low, high):
     return tf.logical_and(x >= low, x <= high)
 
 
-def decode_units(byte_values, text_ids):
+def decode_units(byte_values, neighbours):
     """Splits UTF-8 bytes into units.
 
     Args:
         byte_values: int32 [num_bytes], each 0..255.
-        text_ids: int32 [num_bytes], non-decreasing text index of each byte.
+        neighbours: a `Neighbours` for the bytes' texts.
 
     Returns:
         unit_start: bool [num_bytes], True where a unit begins.
@@ -51,7 +33,7 @@ def decode_units(byte_values, text_ids):
             (INVALID_CODE_POINT for invalid bytes; meaningless elsewhere).
     """
     b0 = byte_values
-    b1, b2, b3 = (shifted(byte_values, text_ids, k, -1) for k in (1, 2, 3))
+    b1, b2, b3 = (neighbours.shift(byte_values, k, -1) for k in (1, 2, 3))
 
     def continuation(x):
         return _between(x, 0x80, 0xBF)
@@ -67,7 +49,7 @@ def decode_units(byte_values, text_ids):
 
     # Continuation bytes claimed by a valid sequence starting 1, 2 or 3 bytes earlier.
     def claimed_by(valid, distance):
-        return shifted(tf.cast(valid, tf.int32), text_ids, -distance, 0) > 0
+        return neighbours.shift(tf.cast(valid, tf.int32), -distance, 0) > 0
 
     covered = (
         claimed_by(valid2 | valid3 | valid4, 1)

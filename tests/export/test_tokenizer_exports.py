@@ -103,3 +103,20 @@ def test_saved_model_export_is_atomic_and_refuses_overwrite(roberta_tokenizer, s
     assert not [p for p in saved_model_dir.parent.iterdir() if p.name.startswith(".tmp-export-")]
     with pytest.raises(FileExistsError):
         export_tokenizer_saved_model(roberta_tokenizer, saved_model_dir)
+
+
+def test_tflite_ignores_negative_padding_in_a_fixed_buffer(roberta_tokenizer, tflite_model):
+    """One input buffer of fixed size serves every shorter text (tail filled with -1)."""
+    interpreter_lib = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = interpreter_lib.Interpreter(model_content=tflite_model)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, [256])
+    interpreter.allocate_tensors()
+    for text in TEXTS:
+        buffer = np.full(256, -1, np.int32)
+        raw = np.frombuffer(text.encode("utf-8"), np.uint8)
+        buffer[: len(raw)] = raw
+        interpreter.set_tensor(index, buffer)
+        interpreter.invoke()
+        ids = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).tolist()
+        assert ids == roberta_tokenizer(text).numpy().tolist()
