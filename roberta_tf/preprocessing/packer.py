@@ -42,7 +42,9 @@ def truncated_lengths(lengths, budget, truncate):
         keep_a = tf.minimum(a, tf.maximum((budget + 1) // 2, budget - b))
         keep_b = tf.minimum(b, budget - keep_a)
     else:  # longest_first, as tokenizers' `truncate_encodings`
-        short, long = tf.minimum(a, b), tf.maximum(a, b)
+        # The shorter segment keeps what it has; the longer one gets the rest, but at least
+        # as much as the shorter (both cut to half when even that does not fit).
+        short = tf.minimum(a, b)
         keep_long = tf.where(short > budget, short, tf.maximum(short, budget - short))
         halve = short + keep_long > budget
         keep_short = tf.where(halve, budget // 2, short)

@@ -1,10 +1,12 @@
 """The whole in-graph tokenizer: UTF-8 bytes (int32) in, RoBERTa token ids out.
 
-`ByteLevelBpe.tokenize_bytes` is the one implementation behind every target: the Keras
-layer, the serving `tf.Module` and the builtin-only TFLite model all call it. Stages, each in
-its own module: UTF-8 units (`utf8.py`) -> code-point classes (`unicode_classes.py`) ->
-special-token matching (Hugging Face mode only, here) -> words (`pretokenizer.py`) -> byte
-symbols (`byte_symbols.py`) -> merges (`bpe.py`) -> vocabulary ids.
+`ByteLevelBpe._tokenize` is the one implementation behind every target: the Keras layer and
+the SavedModel call it through `tokenize_bytes` (a batch), the builtin-only TFLite model
+through `tokenize_text_bytes` (one text). Stages, each in its own module: UTF-8 units
+(`utf8.py`) -> code-point classes (`unicode_classes.py`) -> special-token matching (Hugging
+Face mode only, here) -> words (`pretokenizer.py`) -> byte symbols (`byte_symbols.py`) ->
+whole-word cache (`word_cache.py`) -> merges (`bpe.py`) -> vocabulary ids. Every stage reads
+its neighbours through `neighbours.py`, so no rule ever looks across two texts.
 
 Defined results for odd input: empty or whitespace-only texts as the regex gives (empty ->
 no ids); NUL is an ordinary control character (class other); bytes that are not valid UTF-8
@@ -17,7 +19,6 @@ where no word comes near the default.
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 
 from roberta_tf.tokenizers import bpe, merge_table, unicode_classes, utf8, vocabulary as vocabulary_lib, word_cache
