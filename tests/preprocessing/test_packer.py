@@ -71,3 +71,30 @@ def test_bad_arguments():
         packer.pack([ragged([[1]]), ragged([[1]])], 4, 0, 2, 1)
     with pytest.raises(ValueError, match="one or two segments"):
         packer.pack([ragged([[1]])] * 3, 16, 0, 2, 1)
+
+
+@pytest.mark.parametrize("padding", ["max_length", "longest"])
+@pytest.mark.parametrize("truncate", ["round_robin", "longest_first"])
+def test_packer_converts_to_builtin_tflite_and_agrees(tflite_runner_factory, padding, truncate):
+    from roberta_tf.export import tflite_ops
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="a"), tf.TensorSpec([None], tf.int32, name="b")])
+    def pack_pair(a, b):
+        splits = lambda x: tf.stack([0, tf.size(x)])  # noqa: E731 (one row)
+        ids, mask = packer.pack([(a, splits(a)), (b, splits(b))], 12, 0, 2, 1, truncate=truncate, padding=padding)
+        return {"token_ids": ids, "padding_mask": tf.cast(mask, tf.int32)}
+
+    module = tf.Module()
+    module.pack_pair = pack_pair
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([pack_pair.get_concrete_function()], module)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    model = converter.convert()
+    assert tflite_ops.non_builtin_operators(model) == []
+    runner = tflite_runner_factory(model)
+    for a_len, b_len in [(0, 0), (3, 2), (10, 1), (1, 10), (9, 9), (20, 30)]:
+        a = np.arange(100, 100 + a_len, dtype=np.int32)
+        b = np.arange(200, 200 + b_len, dtype=np.int32)
+        got = runner(a=a, b=b)
+        want = pack_pair(tf.constant(a), tf.constant(b))
+        assert got["token_ids"].tolist() == want["token_ids"].numpy().tolist(), (a_len, b_len)
+        assert got["padding_mask"].tolist() == want["padding_mask"].numpy().tolist()
