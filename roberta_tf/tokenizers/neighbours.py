@@ -27,14 +27,13 @@ class Neighbours:
         self._same_text = {}
 
     def _raw_shift(self, values, distance, fill):
-        """values[i + distance], `fill` past either end."""
+        """values[i + distance], `fill` past either end: one CONCATENATION and one slice with
+        constant bounds (the result has the input's length even when it is shorter than
+        `distance`)."""
         pad = tf.constant([fill] * abs(distance), values.dtype)
         if distance > 0:
-            moved = tf.concat([values[distance:], pad], 0)
-        else:
-            moved = tf.concat([pad, values[: self._size + distance]], 0)
-        # Inputs shorter than `distance` leave only padding; cut back so shapes always agree.
-        return moved[: self._size]
+            return tf.concat([values, pad], 0)[distance:]
+        return tf.concat([pad, values], 0)[:distance]
 
     def same_text(self, distance):
         """bool [n]: position i + distance exists and is in i's text (cached per distance)."""

@@ -16,8 +16,21 @@ import tensorflow as tf
 INVALID_CODE_POINT = -1  # code point reported for invalid-byte units
 
 
-def _between(x, low, high):
-    return tf.logical_and(x >= low, x <= high)
+def _lead_tables():
+    """Per lead byte: sequence length (0 if it cannot start one), the value bits it carries,
+    and the allowed range of the second byte (Unicode Table 3-7)."""
+    length, bits, second_low, second_high = [0] * 256, [0] * 256, [0x80] * 256, [0xBF] * 256
+    for b in range(0x80):
+        length[b], bits[b] = 1, b
+    for b in range(0xC2, 0xE0):
+        length[b], bits[b] = 2, b - 0xC0
+    for b in range(0xE0, 0xF0):
+        length[b], bits[b] = 3, b - 0xE0
+    for b in range(0xF0, 0xF5):
+        length[b], bits[b] = 4, b - 0xF0
+    second_low[0xE0], second_high[0xED] = 0xA0, 0x9F  # no overlongs, no surrogates
+    second_low[0xF0], second_high[0xF4] = 0x90, 0x8F  # no overlongs, nothing past U+10FFFF
+    return length, bits, second_low, second_high
 
 
 def decode_units(byte_values, neighbours):
@@ -32,44 +45,33 @@ def decode_units(byte_values, neighbours):
         code_points: int32 [num_bytes], the unit's code point at its first byte
             (INVALID_CODE_POINT for invalid bytes; meaningless elsewhere).
     """
+    length_table, bits_table, low_table, high_table = (tf.constant(t, tf.int32) for t in _lead_tables())
     b0 = byte_values
     b1, b2, b3 = (neighbours.shift(byte_values, k, -1) for k in (1, 2, 3))
+    lead_length = tf.gather(length_table, b0)
+    second_ok = (b1 >= tf.gather(low_table, b0)) & (b1 <= tf.gather(high_table, b0))
 
     def continuation(x):
-        return _between(x, 0x80, 0xBF)
+        return (x >= 0x80) & (x <= 0xBF)
 
-    # The second byte's range depends on the lead byte (excludes overlongs and surrogates).
-    second_low = tf.where(tf.equal(b0, 0xE0), 0xA0, tf.where(tf.equal(b0, 0xF0), 0x90, 0x80))
-    second_high = tf.where(tf.equal(b0, 0xED), 0x9F, tf.where(tf.equal(b0, 0xF4), 0x8F, 0xBF))
-    second_ok = _between(b1, second_low, second_high)
-    valid1 = b0 < 0x80
-    valid2 = _between(b0, 0xC2, 0xDF) & continuation(b1)
-    valid3 = _between(b0, 0xE0, 0xEF) & second_ok & continuation(b2)
-    valid4 = _between(b0, 0xF0, 0xF4) & second_ok & continuation(b2) & continuation(b3)
+    # A lead starts a well-formed sequence when each byte its length asks for is right.
+    well_formed = (
+        (lead_length >= 1)
+        & ((lead_length < 2) | second_ok)
+        & ((lead_length < 3) | continuation(b2))
+        & ((lead_length < 4) | continuation(b3))
+    )
+    sequence_length = tf.where(well_formed, lead_length, 0)
 
-    # Continuation bytes claimed by a valid sequence starting 1, 2 or 3 bytes earlier.
-    def claimed_by(valid, distance):
-        return neighbours.shift(tf.cast(valid, tf.int32), -distance, 0) > 0
-
+    # Continuation bytes claimed by a sequence starting 1, 2 or 3 bytes earlier.
     covered = (
-        claimed_by(valid2 | valid3 | valid4, 1)
-        | claimed_by(valid3 | valid4, 2)
-        | claimed_by(valid4, 3)
+        (neighbours.shift(sequence_length, -1, 0) >= 2)
+        | (neighbours.shift(sequence_length, -2, 0) >= 3)
+        | (neighbours.shift(sequence_length, -3, 0) >= 4)
     )
-    unit_start = tf.logical_not(covered)
 
-    c1, c2, c3 = (b - 0x80 for b in (b1, b2, b3))
-    code_points = tf.where(
-        valid1,
-        b0,
-        tf.where(
-            valid2,
-            (b0 - 0xC0) * 64 + c1,
-            tf.where(
-                valid3,
-                (b0 - 0xE0) * 4096 + c1 * 64 + c2,
-                tf.where(valid4, (b0 - 0xF0) * 262144 + c1 * 4096 + c2 * 64 + c3, INVALID_CODE_POINT),
-            ),
-        ),
-    )
-    return unit_start, code_points
+    # Code point: the lead's bits, then 6 bits from each continuation byte its length takes.
+    code_point = tf.gather(bits_table, b0)
+    for k, continuation_byte in enumerate((b1, b2, b3), start=2):
+        code_point = tf.where(lead_length >= k, code_point * 64 + (continuation_byte - 0x80), code_point)
+    return tf.logical_not(covered), tf.where(well_formed, code_point, INVALID_CODE_POINT)
