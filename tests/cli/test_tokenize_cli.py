@@ -9,7 +9,6 @@ right files); the fairseq test and the subprocess test build their own.
 import io
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -19,15 +18,8 @@ from roberta_tf.cli import command
 from roberta_tf.cli import main as cli_main
 from roberta_tf.cli import tokenize
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-DATA = REPO / ".." / "shared" / "data"
-
-
-def data_path(*parts):
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"shared test data not found: {path.resolve()}")
-    return path
+from conftest import REPO
+from conftest import shared_path as data_path
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,8 @@ model = tf.saved_model.load(sys.argv[1])
 texts = json.loads(sys.argv[2])
 tok = model.signatures["tokenize"](text=tf.constant(texts))
 pre = model.signatures["preprocess"](text=tf.constant(texts))
+empty = model.signatures["tokenize"](text=tf.constant([], tf.string))
+empty_pre = model.signatures["preprocess"](text=tf.constant([], tf.string))
 graph_ops = set()
 for function in model.signatures.values():
     graph_ops |= {node.op for node in function.graph.as_graph_def().node}
@@ -74,6 +76,7 @@ print(json.dumps({
     "tokenize": tf.RaggedTensor.from_row_splits(tok["token_ids"], tok["row_splits"]).to_list(),
     "preprocess": pre["token_ids"].numpy().tolist(),
     "mask": pre["padding_mask"].numpy().tolist(),
+    "empty": [empty["token_ids"].shape.as_list(), empty["row_splits"].numpy().tolist(), empty_pre["token_ids"].shape.as_list()],
     "ops": sorted(graph_ops),
     "not_core": sorted(op for op in graph_ops if not hasattr(tf.raw_ops, op)),
     "tensorflow_text_loaded": any(m.startswith("tensorflow_text") for m in sys.modules),
@@ -92,6 +95,7 @@ def test_saved_model_runs_in_a_process_with_only_tensorflow(roberta_tokenizer, s
     assert not out["tensorflow_text_loaded"] and not out["roberta_tf_loaded"]
     assert out["tokenize"] == roberta_tokenizer(TEXTS).to_list()
     assert out["not_core"] == [] and not TF_TEXT_OPS & set(out["ops"])
+    assert out["empty"] == [[0], [0], [0, 0]]  # a batch of zero texts is a defined result
     expected = [[0] + ids + [2] for ids in roberta_tokenizer(TEXTS).to_list()]
     width = max(map(len, expected))
     assert out["preprocess"] == [row + [1] * (width - len(row)) for row in expected]
