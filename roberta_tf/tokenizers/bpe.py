@@ -60,6 +60,9 @@ def _merge_best_pairs(symbols, word_ids, rank, word_best, tables):
     return new_symbols, survives, tf.reduce_any(merge_here)
 
 
+AUTO_COMPACT_SYMBOLS = 2048
+
+
 def merge_words(symbols, word_ids, num_words, tables, compact=True):
     """Applies the merges to every word until none applies.
 
@@ -69,6 +72,8 @@ def merge_words(symbols, word_ids, num_words, tables, compact=True):
       words still merging; the pass count is set by the longest merge chain.
     - `compact=False` (TFLite, one text): every pass works on the whole text; fewer ops per
       pass, which is what counts when tensors are tiny and per-op overhead dominates.
+    - `compact="auto"`: in place below `AUTO_COMPACT_SYMBOLS` symbols, compacting above (an
+      IF between the two loops), so one long text is not merged in place pass after pass.
 
     Args:
         symbols: int32 [n] symbol ids, words contiguous.
@@ -85,6 +90,12 @@ def merge_words(symbols, word_ids, num_words, tables, compact=True):
     size = tf.size(symbols)
     # Position of each word's first symbol; a merged word is written back from there.
     word_slot = tf.math.unsorted_segment_min(tf.range(size), word_ids, num_words)
+    if compact == "auto":
+        return tf.cond(
+            size > AUTO_COMPACT_SYMBOLS,
+            lambda: merge_words(symbols, word_ids, num_words, tables, compact=True),
+            lambda: _merge_in_place(symbols, word_ids, num_words, tables, word_slot),
+        )
     if not compact:
         return _merge_in_place(symbols, word_ids, num_words, tables, word_slot)
 

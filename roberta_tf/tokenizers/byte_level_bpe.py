@@ -107,7 +107,8 @@ class ByteLevelBpe:
         """Token ids of ONE text given as int32 bytes (what the TFLite model computes).
 
         Same ids as `tokenize_bytes`; with one text there are no text boundaries to check and
-        the merge loop runs in place (fewer ops per pass, which is what tiny tensors need).
+        the merge loop runs in place (fewer ops per pass, which is what tiny tensors need)
+        unless the text is long.
         """
         token_ids, _ = self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), None)
         return token_ids
@@ -130,7 +131,8 @@ class ByteLevelBpe:
         word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
         num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
         symbols, word_ids, kept = self._apply_word_cache(byte_values, symbols, word_ids, num_words)
-        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables, compact=text_ids is not None)
+        compact = True if text_ids is not None else "auto"  # one text: in place unless long
+        symbols, source = bpe.merge_words(symbols, word_ids, num_words, self.tables, compact=compact)
 
         token_ids = tf.gather(self.tables.output_ids, symbols)
         token_text_ids = None if text_ids is None else tf.gather(text_ids, tf.gather(kept, source))

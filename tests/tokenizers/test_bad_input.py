@@ -121,3 +121,16 @@ def test_detokenize_replaces_invalid_bytes_and_unknown_ids(roberta_tokenizer):
     assert roberta_tokenizer.detokenize([0, 31414, 99_999_999, -5, 2]).numpy() == "<s>Hello\ufffd\ufffd</s>".encode()
     with pytest.raises(ValueError, match="integer ids"):
         roberta_tokenizer.detokenize(tf.constant([1.0]))
+
+
+def test_long_texts_in_tflite_equal_tf(roberta_tokenizer, tflite_tokenize):
+    """Long single texts switch the TFLite merge loop to its compacting driver: same ids."""
+    rng = np.random.default_rng(1)
+    cases = [
+        b"hello world " * ((1 << 20) // 12),
+        b"\xff" * (1 << 20),
+        bytes(rng.integers(ord("a"), ord("z") + 1, 1 << 14).astype(np.uint8)),
+        "".join(rng.choice(list("ab cd,éü日本😀'"), 30_000)).encode("utf-8"),
+    ]
+    for text in cases:
+        assert tflite_tokenize(text) == roberta_tokenizer(text).numpy().tolist()
