@@ -77,9 +77,12 @@ class ByteLevelBpe:
             class_blocks=tf.constant(blocks),
         )
         cache = word_cache.build_word_cache(bpe_vocabulary, self.tables)
-        self._cache_keys = tf.constant(cache.keys, tf.int64)
-        self._cache_symbols = tf.constant(cache.symbols, tf.int32)
-        self._cache_moduli = cache.moduli
+        self.word_cache = cache
+        self._cache_tensors = (
+            tf.constant(cache.keys_hi, tf.int64),
+            tf.constant(cache.keys_lo, tf.int64),
+            tf.constant(cache.symbols, tf.int32),
+        )
         self._may_drop_symbols = bool((tables.output_ids < 0).any())
         self._special_patterns = [
             (list(token.encode("utf-8")), bpe_vocabulary.vocabulary[token], token in _HF_LSTRIP_TOKENS)
@@ -201,7 +204,7 @@ class ByteLevelBpe:
         word_first = tf.math.unsorted_segment_min(position, word_ids, num_words)
         word_length = tf.math.unsorted_segment_sum(tf.ones_like(word_ids), word_ids, num_words)
         cached = word_cache.lookup_words(
-            byte_values, word_first, word_length, self._cache_keys, self._cache_symbols, self._cache_moduli
+            byte_values, word_first, word_length, self._cache_tensors, self.word_cache.moduli
         )
         cached_symbol = tf.gather(cached, word_ids)  # -1 where the word is not cached
         is_first = tf.equal(position, tf.gather(word_first, word_ids))

@@ -29,13 +29,15 @@ def test_single_text_path_equals_batch_path(roberta_tokenizer):
 
 
 def test_word_cache_holds_single_token_words(roberta_tokenizer):
-    bpe = roberta_tokenizer.byte_level_bpe
-    keys = bpe._cache_keys.numpy()
-    stored = int((keys >= 0).sum())
-    assert 30_000 < stored < 50_265
-    for word, token in [(b" the", "\u0120the"), (b" movie", "\u0120movie"), (b"ing", "ing")]:
+    cache = roberta_tokenizer.byte_level_bpe.word_cache
+    stored = int((cache.keys_hi >= 0).sum())
+    assert 40_000 < stored < 50_265  # most of the vocabulary is 2..14-byte single-token words
+    words = [(b" the", "\u0120the"), (b" movie", "\u0120movie"), (b"ing", "ing"), (b" charming", "\u0120charming"),
+             (b" relationships", "\u0120relationships")]
+    for word, token in words:
         key = word_cache.pack_key(word)
-        slots = [key % bpe._cache_moduli[0], bpe._cache_moduli[0] + key % bpe._cache_moduli[1]]
-        hits = [s for s in slots if keys[s] == key]
-        assert len(hits) == 1
-        assert bpe._cache_symbols.numpy()[hits[0]] == roberta_tokenizer.token_to_id(token)
+        hits = [s for s in word_cache.slots(*key, cache.moduli) if (cache.keys_hi[s], cache.keys_lo[s]) == key]
+        assert len(hits) == 1, word
+        assert cache.symbols[hits[0]] == roberta_tokenizer.token_to_id(token)
+    # Words of 15+ bytes are never looked up; they merge in the loop.
+    assert word_cache.MAX_CACHED_WORD_BYTES == 14
