@@ -5,7 +5,7 @@ table and merges all its occurrences left to right (overlapping ones, as in `a a
 the leftmost first) — the same result as GPT-2's `bpe()` and Hugging Face's BPE model for
 merge lists in which every merge's parts are made by earlier merges. The loop is a
 `tf.while_loop` over shape-changing vectors; per pass it uses GATHER, ADD, EQUAL, SELECT,
-UNSORTED_SEGMENT_MIN, CUMSUM, FLOOR_MOD and WHERE, all TFLite builtins.
+UNSORTED_SEGMENT_MIN, CUMSUM, FLOOR_MOD, WHERE, SCATTER_ND and IF, all TFLite builtins.
 
 It does not split text into words (`pretokenizer.py`) or build the tables (`merge_table.py`).
 """
