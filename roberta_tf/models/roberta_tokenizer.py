@@ -107,10 +107,8 @@ class RobertaTokenizer(keras.layers.Layer):
             _as_config_value(vocabulary), _as_config_value(merges), bpe_vocabulary, tuple(id_to_token)
         )
         self._bpe = ByteLevelBpe(bpe_vocabulary, self.match_special_tokens, max_word_bytes)
-        token_bytes = [
-            byte_symbols.token_to_bytes(t) if byte_symbols.token_to_bytes(t) is not None else t.encode("utf-8")
-            for t in self._data.id_to_token
-        ]
+        # What each id spells: its bytes, or (not made of byte symbols) its UTF-8 text.
+        token_bytes = [byte_symbols.token_to_bytes(t) or t.encode("utf-8") for t in self._data.id_to_token]
         self._token_bytes = tf.constant(token_bytes + [_REPLACEMENT], tf.string)
         self.start_token_id = self.bpe_vocabulary.vocabulary[vocabulary_lib.BOS]
         self.end_token_id = self.bpe_vocabulary.vocabulary[vocabulary_lib.EOS]
