@@ -1,0 +1,157 @@
+"""`RobertaTextClassifier`: the backbone plus fairseq's sentence classification head."""
+
+import tf_keras as keras
+
+from roberta_tf.layers import ProjectionDense
+from roberta_tf.models.roberta_backbone import RobertaBackbone
+from roberta_tf.models.roberta_text_classifier_preprocessor import RobertaTextClassifierPreprocessor
+from roberta_tf.models.task import Task
+
+
+@keras.saving.register_keras_serializable(package="roberta_tf")
+class RobertaTextClassifier(Task):
+    """RoBERTa for text classification, with keras-hub's constructor and behaviour.
+
+    The head is fairseq's `RobertaClassificationHead` (= Hugging Face's): the `<s>` vector,
+    dropout, dense(hidden_dim, tanh), dropout, dense(num_classes), then `activation`.
+
+    With a `preprocessor`, `fit`/`evaluate`/`predict` take raw strings (a list, or a tuple of
+    two lists for pairs); with `preprocessor=None` they take
+    `{"token_ids": int [batch, length], "padding_mask": [batch, length]}`. Calling the model
+    directly always takes that dict (it is the graph that is exported).
+
+    Args:
+        backbone: a `RobertaBackbone`.
+        num_classes: number of classes.
+        preprocessor: a `RobertaTextClassifierPreprocessor` or None.
+        activation: applied to the logits (None = logits; "softmax" = probabilities).
+        hidden_dim: width of the pooler dense layer (default: the backbone's).
+        dropout: dropout on the pooled vector and after the pooler (fairseq's
+            `pooler_dropout`).
+        label_names: optional class names (kept in presets, used by exports).
+
+    Examples:
+    >>> import numpy as np
+    >>> backbone = RobertaBackbone(vocabulary_size=50265, num_layers=2, num_heads=2,
+    ...                            hidden_dim=64, intermediate_dim=128, max_sequence_length=128)
+    >>> classifier = RobertaTextClassifier(backbone, num_classes=3)
+    >>> classifier.predict({"token_ids": np.ones((2, 8), "int32"),
+    ...                     "padding_mask": np.ones((2, 8), "int32")}, verbose=0).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        activation=None,
+        hidden_dim=None,
+        dropout=0.0,
+        label_names=None,
+        compile=True,  # noqa: A002 (keras-hub's argument name)
+        **kwargs,
+    ):
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int. Received: num_classes={num_classes!r}")
+        if label_names is not None and len(label_names) != num_classes:
+            raise ValueError(f"label_names has {len(label_names)} names for num_classes={num_classes}.")
+        # === Layers ===
+        hidden_dim = int(hidden_dim or backbone.hidden_dim)
+        policy = backbone.dtype_policy
+        pooled_dropout = keras.layers.Dropout(dropout, dtype=policy, name="pooled_dropout")
+        pooled_dense = ProjectionDense(hidden_dim, activation="tanh", dtype=policy, name="pooled_dense")
+        output_dropout = keras.layers.Dropout(dropout, dtype=policy, name="output_dropout")
+        # Logits leave the model in float32 whatever the policy (softmax/loss precision).
+        output_dense = ProjectionDense(num_classes, activation=activation, dtype="float32", name="logits")
+
+        # === Functional model ===
+        inputs = backbone.input
+        x = backbone(inputs)[:, backbone.start_token_index, :]
+        x = output_dropout(pooled_dense(pooled_dropout(x)))
+        outputs = output_dense(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.pooled_dropout = pooled_dropout
+        self.pooled_dense = pooled_dense
+        self.output_dropout = output_dropout
+        self.output_dense = output_dense
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.activation = keras.activations.get(activation)
+        self.hidden_dim = hidden_dim
+        self.dropout = float(dropout)
+        self.label_names = list(label_names) if label_names is not None else None
+        if compile:
+            self.compile()
+
+    def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
+        """keras-hub's defaults: Adam(5e-5), sparse categorical cross-entropy (from logits unless
+        `activation="softmax"`) and sparse categorical accuracy. Any value overrides them;
+        `jit_compile=True` compiles the train step with XLA."""
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(5e-5)
+        if loss == "auto":
+            from_logits = self.activation != keras.activations.softmax
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy()]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def named_weights(self):
+        """Backbone weights plus the head's, under the preset format's names."""
+        names = self.backbone.named_weights()
+        for prefix, layer in [("head.pooled_dense", self.pooled_dense), ("head.logits", self.output_dense)]:
+            names[f"{prefix}.kernel"] = layer.kernel
+            names[f"{prefix}.bias"] = layer.bias
+        return names
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.layers.serialize(self.backbone),
+            "preprocessor": keras.layers.serialize(self.preprocessor) if self.preprocessor is not None else None,
+            "num_classes": self.num_classes,
+            "activation": keras.activations.serialize(self.activation),
+            "hidden_dim": self.hidden_dim,
+            "dropout": self.dropout,
+            "label_names": self.label_names,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        objects = {
+            "RobertaBackbone": RobertaBackbone,
+            "RobertaTextClassifierPreprocessor": RobertaTextClassifierPreprocessor,
+        }
+        config["backbone"] = keras.layers.deserialize(config["backbone"], custom_objects=objects)
+        if config.get("preprocessor") is not None:
+            config["preprocessor"] = keras.layers.deserialize(config["preprocessor"], custom_objects=objects)
+        return cls(**config)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """A classifier from a preset directory, a named preset (`RobertaTextClassifier.presets`)
+        or an `hf://owner/name` handle. `num_classes` different from the preset's (or a
+        backbone-only preset) gives a new, randomly initialized head; `preprocessor=None`
+        skips the tokenizer; other keyword arguments go to the constructor."""
+        from roberta_tf.presets import loader
+
+        return loader.load_classifier(preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir, **kwargs):
+        """Writes the classifier (weights, config, tokenizer files, labels) as a preset."""
+        from roberta_tf.presets import saver
+
+        saver.save_preset(preset_dir, backbone=self.backbone, classifier=self, **kwargs)
+
+    @classmethod
+    @property
+    def presets(cls):
+        from roberta_tf.presets import registry
+
+        return registry.PRESETS
