@@ -1,5 +1,6 @@
-"""Checkpoint converters (fairseq `model.pt`, Hugging Face directories) into roberta_tf presets.
+"""Checkpoint converters (fairseq, Hugging Face) into roberta_tf's named weights and presets.
 
-Installed as `roberta_tf.converters`. Empty until the converters issue lands; the package
-exists now so the install layout (see WORKSPACE.md) is fixed from the start.
+Installed as `roberta_tf.converters`. Each converter maps a source's hyper-parameters to
+`RobertaBackbone` arguments and its tensors (numpy, PyTorch `[out, in]` layout) to the
+preset format's weight names (`RobertaTextClassifier.named_weights()`).
 """

@@ -83,9 +83,21 @@ class RobertaTextClassifier(Task):
         self.activation = keras.activations.get(activation)
         self.hidden_dim = hidden_dim
         self.dropout = float(dropout)
-        self.label_names = list(label_names) if label_names is not None else None
+        self.label_names = label_names
         if compile:
             self.compile()
+
+    @property
+    def label_names(self):
+        """Class names (a list of num_classes strings) or None."""
+        return self.__dict__.get("_label_names")
+
+    @label_names.setter
+    def label_names(self, names):
+        if names is not None and len(names) != self.num_classes:
+            raise ValueError(f"label_names has {len(names)} names for num_classes={self.num_classes}.")
+        # Outside Keras tracking (a tracked list would become a ListWrapper).
+        self.__dict__["_label_names"] = [str(n) for n in names] if names is not None else None
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """keras-hub's defaults: Adam(5e-5), sparse categorical cross-entropy (from logits unless

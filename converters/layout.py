@@ -1,0 +1,29 @@
+"""Tensor layout helpers shared by the converters (PyTorch -> Keras)."""
+
+import numpy as np
+
+
+class ConversionError(ValueError):
+    """A checkpoint that cannot be converted: the message names the key or file at fault."""
+
+
+def linear(weight, bias, source):
+    """A PyTorch `Linear` (`weight` [out, in]) -> Keras kernel [in, out] and bias."""
+    weight = np.asarray(weight)
+    if weight.ndim != 2:
+        raise ConversionError(f"{source}: expected a 2-D Linear weight, got shape {weight.shape}.")
+    return np.ascontiguousarray(weight.T), np.asarray(bias)
+
+
+def fused_qkv(q, k, v, source):
+    """Separate q/k/v Linear (weight, bias) pairs -> the fused [in, 3 * hidden] kernel and bias,
+    in q, k, v order (the order `SelfAttention` splits them)."""
+    kernels, biases = zip(*(linear(w, b, f"{source}.{name}") for (w, b), name in zip((q, k, v), "qkv")))
+    return np.concatenate(kernels, axis=1), np.concatenate(biases, axis=0)
+
+
+def take(state, key, source):
+    """`state[key]` or a ConversionError naming the missing key."""
+    if key not in state:
+        raise ConversionError(f"{source}: missing tensor {key!r}.")
+    return np.asarray(state[key])

@@ -1,0 +1,125 @@
+"""Writes preset directories atomically (staged beside the target, then renamed into place)."""
+
+import datetime
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+
+import roberta_tf
+from roberta_tf.presets import preset_format, weights
+from roberta_tf.presets.preset_format import PresetError
+
+
+def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source=None, overwrite=False):
+    """Writes `backbone` (and `classifier`, and the tokenizer of its preprocessor) as a preset.
+
+    Args:
+        preset_dir: the directory to create.
+        backbone: a RobertaBackbone.
+        classifier: a RobertaTextClassifier using `backbone`, or None (backbone-only preset).
+        preprocessor: defaults to `classifier.preprocessor`; its tokenizer's vocabulary and
+            merges are written as vocab.json / merges.txt.
+        source: provenance recorded in metadata.json (e.g. {"type": "fairseq", "path": ...}).
+        overwrite: replace an existing preset directory (atomically); otherwise refuse.
+    """
+    target = pathlib.Path(preset_dir)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise PresetError(f"{target} exists and is not empty; pass overwrite=True to replace it.")
+    if preprocessor is None and classifier is not None:
+        preprocessor = classifier.preprocessor
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-preset-{target.name}-", dir=target.parent))
+    try:
+        _write_contents(staging, backbone, classifier, preprocessor, source)
+        _replace_dir(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_contents(directory, backbone, classifier, preprocessor, source):
+    tokenizer_config = None
+    preprocessor_config = None
+    if preprocessor is not None:
+        tokenizer = preprocessor.tokenizer
+        _write_tokenizer_files(directory, tokenizer.bpe_vocabulary)
+        tokenizer_config = {
+            "type": "byte_level_bpe",
+            "vocabulary": preset_format.VOCABULARY_FILE,
+            "merges": preset_format.MERGES_FILE,
+            "match_special_tokens": tokenizer.match_special_tokens,
+        }
+        preprocessor_config = {
+            "sequence_length": preprocessor.sequence_length,
+            "truncate": preprocessor.truncate,
+            "padding": preprocessor.padding,
+        }
+    classifier_config = None
+    variables = backbone.named_weights()
+    if classifier is not None:
+        if classifier.backbone is not backbone:
+            raise ValueError("classifier.backbone must be the backbone being saved.")
+        classifier_config = {
+            "num_classes": classifier.num_classes,
+            "activation": _activation_name(classifier.activation),
+            "hidden_dim": classifier.hidden_dim,
+            "dropout": classifier.dropout,
+            "label_names": classifier.label_names,
+        }
+        variables = classifier.named_weights()
+    backbone_config = preset_format.backbone_arguments(backbone.get_config())
+    config = preset_format.new_config(backbone_config, classifier_config, preprocessor_config, tokenizer_config)
+    weights.write(directory / preset_format.WEIGHTS_FILE, weights.values(variables), metadata={"format": "pt"})
+    _write_json(directory / preset_format.CONFIG_FILE, config)
+    _write_json(directory / preset_format.METADATA_FILE, _metadata(directory, source))
+
+
+def _write_tokenizer_files(directory, bpe_vocabulary):
+    vocabulary = dict(sorted(bpe_vocabulary.vocabulary.items(), key=lambda item: item[1]))
+    _write_json(directory / preset_format.VOCABULARY_FILE, vocabulary)
+    lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in bpe_vocabulary.merges]
+    (directory / preset_format.MERGES_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _activation_name(activation):
+    if activation is None:
+        return None
+    name = getattr(activation, "__name__", None)
+    return None if name == "linear" else name
+
+
+def _metadata(directory, source):
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    return {
+        "roberta_tf_version": roberta_tf.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "source": source or {"type": "roberta_tf"},
+        "files": {p.name: _sha256(p) for p in files},
+    }
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json(path, value):
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _replace_dir(staging, target):
+    """Renames `staging` to `target`; an existing `target` is moved aside first and removed
+    after, so a reader sees the old preset or the new one, never a mixture."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    old = pathlib.Path(tempfile.mkdtemp(prefix=f".old-preset-{target.name}-", dir=target.parent))
+    os.replace(target, old / "preset")
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,56 @@
+"""Named weights <-> safetensors files and model variables, with checks that name the key."""
+
+import numpy as np
+
+from roberta_tf.presets.preset_format import PresetError
+
+
+def read(path):
+    """`{name: numpy array}` from a safetensors file (no pickle: nothing in it can run)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise PresetError(f"{path}: not found.") from None
+    except (SafetensorError, OSError, ValueError) as error:
+        raise PresetError(f"{path}: not a readable safetensors file ({error}).") from None
+
+
+def write(path, arrays, metadata=None):
+    from safetensors.numpy import save_file
+
+    save_file({name: np.ascontiguousarray(value) for name, value in arrays.items()}, str(path), metadata=metadata)
+
+
+def values(variables):
+    """`{name: tf.Variable}` -> `{name: numpy array}`."""
+    return {name: variable.numpy() for name, variable in variables.items()}
+
+
+def assign(variables, arrays, source, allow_unused=()):
+    """Assigns `arrays` to `variables` (both keyed by name) after checking that every variable
+    has a value of its exact shape. Keys of `arrays` starting with a prefix in `allow_unused`
+    may be left over (e.g. a head when loading only the backbone); any other extra key is an
+    error, because it means the source was built for a different architecture."""
+    missing = [name for name in variables if name not in arrays]
+    if missing:
+        raise PresetError(f"{source}: missing weights {_first(missing)}.")
+    unused = [name for name in arrays if name not in variables and not name.startswith(tuple(allow_unused))]
+    if unused:
+        raise PresetError(f"{source}: weights with no place in this model: {_first(unused)}.")
+    for name, variable in variables.items():
+        value = np.asarray(arrays[name])
+        if tuple(value.shape) != tuple(variable.shape):
+            raise PresetError(
+                f"{source}: weight {name!r} has shape {tuple(value.shape)}, the model expects {tuple(variable.shape)}."
+            )
+        if not np.issubdtype(value.dtype, np.floating):
+            raise PresetError(f"{source}: weight {name!r} has dtype {value.dtype}, expected a float type.")
+        variable.assign(value.astype(variable.dtype.as_numpy_dtype))
+
+
+def _first(names, limit=5):
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
