@@ -2,6 +2,7 @@
 
 import collections
 
+import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
@@ -133,6 +134,10 @@ class RobertaBackbone(keras.Model):
         self.embedding_layer_norm = bool(embedding_layer_norm)
         self.start_token_index = 0
 
+    def call(self, inputs, training=None, mask=None):
+        _check_inputs(inputs)
+        return super().call(inputs, training=training, mask=mask)
+
     def hidden_states(self, inputs, training=False):
         """All hidden states: [embedding output, layer 1 output, ..., final output] (fairseq's
         `return_all_hiddens`, HF's `output_hidden_states`; pre-LN models end with the final LN)."""
@@ -220,14 +225,30 @@ def _encode(embedding, embeddings_layer_norm, dropout, layers, final_layer_norm,
     return hidden_states
 
 
-def _as_model_inputs(inputs):
+@tf.autograph.experimental.do_not_convert
+def _check_inputs(inputs):
+    """Static checks with clear messages (dtype, rank, equal known shapes). They cost nothing
+    at run time and add no op to exported graphs; a dynamic shape mismatch still fails in TF."""
     if not isinstance(inputs, dict) or not {"token_ids", "padding_mask"} <= set(inputs):
         raise ValueError('RobertaBackbone takes {"token_ids": ..., "padding_mask": ...}.')
-    token_ids = tf.convert_to_tensor(inputs["token_ids"])
-    padding_mask = tf.convert_to_tensor(inputs["padding_mask"])
-    if not token_ids.dtype.is_integer:
-        raise TypeError(f"token_ids must be integers. Received dtype {token_ids.dtype.name}.")
-    return {"token_ids": tf.cast(token_ids, tf.int32), "padding_mask": tf.cast(padding_mask, tf.int32)}
+    token_ids, padding_mask = inputs["token_ids"], inputs["padding_mask"]
+    dtype = tf.as_dtype(token_ids.dtype if hasattr(token_ids, "dtype") else np.asarray(token_ids).dtype)
+    if not dtype.is_integer:
+        raise TypeError(f"token_ids must be integers. Received dtype {dtype.name}.")
+    shapes = [tf.TensorShape(v.shape if hasattr(v, "shape") else np.shape(v)) for v in (token_ids, padding_mask)]
+    for name, shape in zip(("token_ids", "padding_mask"), shapes):
+        if shape.rank is not None and shape.rank != 2:
+            raise ValueError(f"{name} must be [batch, length]. Received shape {shape}.")
+    if not shapes[0].is_compatible_with(shapes[1]):
+        raise ValueError(f"token_ids {shapes[0]} and padding_mask {shapes[1]} must have the same shape.")
+
+
+def _as_model_inputs(inputs):
+    _check_inputs(inputs)
+    return {
+        "token_ids": tf.cast(inputs["token_ids"], tf.int32),
+        "padding_mask": tf.cast(inputs["padding_mask"], tf.int32),
+    }
 
 
 def _check_geometry(vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim, max_sequence_length):

@@ -7,6 +7,7 @@ the exported graph) only ever sees `{"token_ids", "padding_mask"}`.
 """
 
 import numpy as np
+from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
@@ -29,6 +30,7 @@ class Task(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, validation_data=None, shuffle=True, sample_weight=None,
             validation_split=0.0, **kwargs):
         x, y, sample_weight = _arrays(x), _arrays(y), _arrays(sample_weight)
+        self._drop_stale_train_function()
         if self.preprocessor is not None:
             if validation_split:
                 raise ValueError(
@@ -42,6 +44,38 @@ class Task(keras.Model):
             x=x, y=y, batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
             sample_weight=sample_weight, validation_split=validation_split, **kwargs,
         )
+
+    def compile(self, *args, **kwargs):
+        super().compile(*args, **kwargs)
+        # Remembered so fit() can recompile when trainability changes (below).
+        self.__dict__["_compile_arguments"] = (args, kwargs)
+        self.__dict__["_trainable_key"] = self._trainable_variables_key()
+
+    def _trainable_variables_key(self):
+        return tuple(id(v) for v in self.trainable_variables)
+
+    def _drop_stale_train_function(self):
+        """Recompiles (same optimizer, loss and metrics objects) when the trainable variables
+        changed since compile, e.g. `model.backbone.trainable = False` as in keras-hub's
+        examples: tf-keras, unlike Keras 3, would otherwise keep updating the frozen weights."""
+        arguments = self.__dict__.get("_compile_arguments")
+        if arguments is None or self.__dict__.get("_trainable_key") == self._trainable_variables_key():
+            return
+        args, kwargs = arguments
+        if self._optimizer_lacks_trainable_variables():
+            # A built tf-keras optimizer cannot take new variables (unfreezing): start a fresh
+            # one with the same configuration (its moment estimates restart).
+            logging.info("Trainable variables grew since compile: using a fresh %s.", type(self.optimizer).__name__)
+            kwargs = {**kwargs, "optimizer": type(self.optimizer).from_config(self.optimizer.get_config())}
+            args = ()
+        self.compile(*args, **kwargs)
+
+    def _optimizer_lacks_trainable_variables(self):
+        optimizer = self.optimizer
+        known = getattr(optimizer, "_index_dict", None)
+        if not getattr(optimizer, "_built", False) or known is None:
+            return False
+        return any(optimizer._var_key(v) not in known for v in self.trainable_variables)
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         x, y, sample_weight = _arrays(x), _arrays(y), _arrays(sample_weight)
@@ -57,6 +91,24 @@ class Task(keras.Model):
             batch_size = None
         return super().predict(x, batch_size=batch_size, **kwargs)
 
+    def _preprocess_function(self):
+        """The preprocessor as `tf.function`s, cached per preprocessor and per element arity
+        (x / x, y / x, y, sample_weight). Inside `Dataset.map` a plain Python function is
+        traced anew for every dataset (about 1 s for the tokenizer graph, on every
+        fit/predict call); a `tf.function` is traced once and then only referenced."""
+        cached = self.__dict__.get("_preprocess_cache")
+        if cached is None or cached[0] is not self.preprocessor:
+            cached = (self.preprocessor, {})
+            self.__dict__["_preprocess_cache"] = cached
+        preprocessor, functions = cached
+
+        def preprocess(*element):
+            if len(element) not in functions:
+                functions[len(element)] = tf.function(lambda *e: preprocessor(*e), reduce_retracing=True)
+            return functions[len(element)](*element)
+
+        return preprocess
+
     def _preprocessed(self, x, y=None, sample_weight=None, batch_size=None, shuffle=False):
         """Raw inputs -> a batched dataset of preprocessed `(x[, y[, sample_weight]])`.
 
@@ -64,11 +116,11 @@ class Task(keras.Model):
         or `(x, y, sample_weight)`; for text pairs its `x` is a tuple `(a, b)` inside that
         outer tuple. Other inputs are sliced and batched here (`batch_size`, default 32).
         """
-        preprocessor = self.preprocessor
+        preprocessor = self._preprocess_function()
         if isinstance(x, tf.data.Dataset):
             if y is not None or sample_weight is not None:
                 raise ValueError("With a tf.data.Dataset, put y and sample_weight in the dataset.")
-            return x.map(_apply(preprocessor), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+            return x.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
         if x is None:
             raise ValueError("No input data (x is None).")
         elements = (_as_columns(x),)
@@ -82,7 +134,8 @@ class Task(keras.Model):
         if shuffle:
             dataset = dataset.shuffle(int(dataset.cardinality()), reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size or DEFAULT_BATCH_SIZE)
-        return dataset.map(_apply(preprocessor), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        # Elements are `x`, `(x, y)` or `(x, y, sample_weight)`; `x` is a tuple for text pairs.
+        return dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def _arrays(data):
@@ -93,11 +146,6 @@ def _arrays(data):
     if isinstance(data, dict):
         return {key: _arrays(value) for key, value in data.items()}
     return data
-
-
-def _apply(preprocessor):
-    # Elements are `x`, `(x, y)` or `(x, y, sample_weight)`; `x` is a tuple for text pairs.
-    return lambda *element: preprocessor(*element)
 
 
 def _as_columns(x):

@@ -7,7 +7,8 @@ Plain HTTPS with the standard library, so no hub client is a dependency. Environ
   ROBERTA_TF_CACHE      cache root (default ~/.cache/roberta_tf)
   ROBERTA_TF_HUB_TIMEOUT  seconds before a stalled connection or read fails (default 30)
 Files are written to `<name>.part` and renamed when complete, so an interrupted download is
-never mistaken for a cached file.
+never mistaken for a cached file. An optional file the hub does not have (HTTP 404) leaves an
+empty `<name>.absent` marker, so a cached checkpoint loads without asking the hub again.
 """
 
 import os
@@ -56,7 +57,8 @@ def download(repo_id, filenames, revision="main", optional=()):
 
 
 def _fetch(repo_id, revision, filename, destination, required):
-    if destination.is_file():
+    absent = destination.with_name(destination.name + ".absent")
+    if destination.is_file() or (not required and absent.is_file()):
         return
     url = _url(repo_id, revision, filename)
     if offline():
@@ -79,6 +81,7 @@ def _fetch(repo_id, revision, filename, destination, required):
     except urllib.error.HTTPError as error:
         partial.unlink(missing_ok=True)
         if error.code == 404 and not required:
+            absent.touch()
             return
         hint = " (gated or private: set HF_TOKEN)" if error.code in (401, 403) else ""
         raise PresetError(f"{url}: HTTP {error.code} {error.reason}{hint}.") from None
@@ -90,6 +93,9 @@ def _fetch(repo_id, revision, filename, destination, required):
             "download the checkpoint directory elsewhere and pass its path to from_preset(), or set "
             "HF_ENDPOINT to a reachable mirror."
         ) from None
+    except BaseException:  # a truncated download, an interrupt: no partial file stays behind
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _url(repo_id, revision, filename):
