@@ -20,7 +20,8 @@ MASK_BIAS = -30.0
 def attention_bias(padding_mask, dtype=tf.float32):
     """[batch, length] mask -> additive [batch, 1, 1, length] bias: 0 for tokens, MASK_BIAS for pads."""
     keep = tf.cast(padding_mask, dtype)
-    return ((1.0 - keep) * MASK_BIAS)[:, tf.newaxis, tf.newaxis, :]
+    # expand_dims, not [:, None, None, :]: TFLite has no builtin for StridedSlice's new_axis_mask.
+    return tf.expand_dims(tf.expand_dims((1.0 - keep) * MASK_BIAS, 1), 1)
 
 
 @keras.saving.register_keras_serializable(package="roberta_tf")
