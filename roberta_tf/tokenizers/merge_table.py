@@ -39,7 +39,9 @@ class MergeTables:
 def build_merge_tables(bpe_vocabulary):
     """Builds the `MergeTables` of a validated `BpeVocabulary` (about 2 s for roberta-base;
     the last few distinct vocabularies are remembered)."""
-    return _build_cached(tuple(bpe_vocabulary.vocabulary.items()), bpe_vocabulary.merges)
+    # Keyed in id order: the same vocabulary read from a file in another key order (a saved
+    # preset writes vocab.json sorted by id) must hit the cache.
+    return _build_cached(tuple(sorted(bpe_vocabulary.vocabulary.items(), key=lambda item: item[1])), bpe_vocabulary.merges)
 
 
 @functools.lru_cache(maxsize=4)
