@@ -8,7 +8,7 @@ from roberta_tf.layers import initializers
 
 @keras.saving.register_keras_serializable(package="roberta_tf")
 class ProjectionDense(keras.layers.Layer):
-    """`x @ kernel + bias` on the last axis, as ONE 2-D MatMul.
+    """`x @ kernel + bias` on the last axis, as ONE 2-D MatMul (on [tokens, in] input, nothing else).
 
     Why not `keras.layers.Dense`: on a rank-3 input it runs `tensordot` (several reshapes,
     a transpose and a gather of the shape per call). Flattening to [batch * length, in]
@@ -32,8 +32,9 @@ class ProjectionDense(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        in_dim = self.kernel.shape[0]
-        flat = tf.reshape(inputs, [-1, in_dim])
+        if inputs.shape.rank == 2:  # the encoder keeps its activations as [tokens, hidden]
+            return self.activation(tf.matmul(inputs, self.kernel) + self.bias)
+        flat = tf.reshape(inputs, [-1, self.kernel.shape[0]])
         outputs = tf.matmul(flat, self.kernel) + self.bias
         outputs = tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
         return self.activation(outputs)

@@ -24,7 +24,7 @@ def position_ids(padding_mask):
 
 @keras.saving.register_keras_serializable(package="roberta_tf")
 class RobertaEmbedding(keras.layers.Layer):
-    """`token_embedding[token_ids] + position_embedding[position_ids(padding_mask)]`.
+    """`token_embedding[token_ids] + position_embedding[position_ids(padding_mask)]`, flattened.
 
     Args:
         vocabulary_size: rows of the token embedding.
@@ -58,10 +58,12 @@ class RobertaEmbedding(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, token_ids, padding_mask):
+        """Returns [batch * length, embedding_dim]: the encoder works on flattened tokens, so
+        every dense layer is one plain MatMul with no reshapes around it."""
         # Out-of-range ids and over-long sequences fail in Gather ("indices[...] = N is not in
         # [0, size)") in TF and TFLite alike: a clear error rather than a silent clamp.
-        tokens = tf.gather(self.token_embedding, token_ids)
-        positions = tf.gather(self.position_embedding, position_ids(padding_mask))
+        tokens = tf.gather(self.token_embedding, tf.reshape(token_ids, [-1]))
+        positions = tf.gather(self.position_embedding, tf.reshape(position_ids(padding_mask), [-1]))
         return tokens + positions
 
     def get_config(self):

@@ -52,11 +52,14 @@ class SelfAttention(keras.layers.Layer):
 
     def build(self, input_shape):
         self.qkv.build(input_shape)
-        self.output_projection.build(list(input_shape[:-1]) + [self.hidden_dim])
+        self.output_projection.build([None, self.hidden_dim])
         super().build(input_shape)
 
     def call(self, x, bias, training=None):
-        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        """x: [batch * length, hidden] (tokens flattened, as the encoder keeps them);
+        bias: [batch, 1, 1, length] from `attention_bias`, which also gives the batch shape."""
+        bias_shape = tf.shape(bias)
+        batch, length = bias_shape[0], bias_shape[3]
         qkv = tf.reshape(self.qkv(x), [batch, length, 3, self.num_heads, self.head_dim])
         qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])  # [3, batch, heads, length, head_dim]
         query, key, value = qkv[0], qkv[1], qkv[2]
@@ -66,7 +69,7 @@ class SelfAttention(keras.layers.Layer):
         probabilities = tf.cast(tf.nn.softmax(scores, axis=-1), x.dtype)
         probabilities = self.probabilities_dropout(probabilities, training=training)
         context = tf.matmul(probabilities, value)  # [batch, heads, length, head_dim]
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [batch, length, self.hidden_dim])
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, self.hidden_dim])
         return self.output_projection(context)
 
     def get_config(self):

@@ -86,7 +86,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
         self.attention.build(input_shape)
         self.attention_layer_norm.build(input_shape)
         self.intermediate.build(input_shape)
-        self.output_dense.build(list(input_shape[:-1]) + [self.intermediate_dim])
+        self.output_dense.build([None, self.intermediate_dim])
         self.feedforward_layer_norm.build(input_shape)
         super().build(input_shape)
 
@@ -97,7 +97,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
         return self.residual_dropout(self.output_dense(self.intermediate(x)), training=training)
 
     def call(self, x, bias, training=None):
-        """x: [batch, length, hidden]; bias: `attention_bias(padding_mask)`."""
+        """x: [batch * length, hidden] (flattened tokens); bias: `attention_bias(padding_mask)`."""
         if self.normalize_before:
             x = x + self._attention_block(self.attention_layer_norm(x), bias, training)
             return x + self._feedforward_block(self.feedforward_layer_norm(x), training)

@@ -211,18 +211,21 @@ class RobertaBackbone(keras.Model):
 
 
 def _encode(embedding, embeddings_layer_norm, dropout, layers, final_layer_norm, token_ids, padding_mask, training=None):
+    """Every hidden state as [batch, length, hidden]. Inside, tokens stay flattened to
+    [batch * length, hidden] (fewer ops per layer; one MatMul per dense layer)."""
     x = embedding(token_ids, padding_mask)
     if embeddings_layer_norm is not None:
         x = embeddings_layer_norm(x)
     x = dropout(x, training=training)
     bias = attention_bias(padding_mask)
-    hidden_states = [x]
+    flat_states = [x]
     for layer in layers:
         x = layer(x, bias, training=training)
-        hidden_states.append(x)
+        flat_states.append(x)
     if final_layer_norm is not None:
-        hidden_states[-1] = final_layer_norm(x)
-    return hidden_states
+        flat_states[-1] = final_layer_norm(x)
+    shape = tf.concat([tf.shape(token_ids), [flat_states[-1].shape[-1]]], axis=0)
+    return [tf.reshape(state, shape) for state in flat_states]
 
 
 @tf.autograph.experimental.do_not_convert
