@@ -33,9 +33,10 @@ class ProjectionDense(keras.layers.Layer):
 
     def call(self, inputs):
         if inputs.shape.rank == 2:  # the encoder keeps its activations as [tokens, hidden]
-            return self.activation(tf.matmul(inputs, self.kernel) + self.bias)
+            # bias_add (not +) lets TF fuse MatMul + BiasAdd (+ GELU) into one kernel.
+            return self.activation(tf.nn.bias_add(tf.matmul(inputs, self.kernel), self.bias))
         flat = tf.reshape(inputs, [-1, self.kernel.shape[0]])
-        outputs = tf.matmul(flat, self.kernel) + self.bias
+        outputs = tf.nn.bias_add(tf.matmul(flat, self.kernel), self.bias)
         outputs = tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
         return self.activation(outputs)
 
