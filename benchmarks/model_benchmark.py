@@ -95,7 +95,8 @@ flags.DEFINE_bool("quick", False, "Smoke test: tiny geometry (unless --geometry 
 flags.DEFINE_integer("threads", 2, "Intra-op threads of every engine (TF, torch, ORT) and of the matmul peak.")
 flags.DEFINE_enum("geometry", None, ["base", "tiny"], "Model geometry (default: base; tiny with --quick).")
 flags.DEFINE_list("cases", ["1x16", "1x64", "1x128", "32x64", "32x128"], "BATCHxLENGTH cases.")
-flags.DEFINE_list("engines", None, "Only these engine families (roberta_tf, keras_hub, torch, onnxruntime); default all.")
+flags.DEFINE_list("engines", None, "Only these engine families: roberta_tf, keras_hub, torch, onnxruntime "
+                  "(default all).")
 flags.DEFINE_float("min_seconds", 3.0, "Time calls until at least this long has elapsed per case...")
 flags.DEFINE_integer("min_calls", 20, "...and at least this many calls ran at batch 1...")
 flags.DEFINE_integer("min_calls_batched", 5, "...or this many at batch > 1.")
@@ -430,33 +431,38 @@ def time_calls(run, inputs, min_calls, min_seconds):
 class LoadMeter:
     """CPU-seconds used by OTHER processes while measuring: busy time of the whole machine
     (/proc/stat) minus this process's CPU time. Divided by the wall time: cores taken by
-    others on average (None where /proc/stat is missing)."""
+    others on average (None where /proc/stat is missing). Also the hypervisor's steal time
+    (cores' worth of time the VM wanted to run but the host ran something else)."""
 
     def __init__(self):
         self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def _busy(self):
+    def _stat(self):
         try:
             with open("/proc/stat") as f:
                 values = [int(v) for v in f.readline().split()[1:]]
         except OSError:
-            return None
+            return None, None
         idle = values[3] + (values[4] if len(values) > 4 else 0)
+        steal = values[7] if len(values) > 7 else 0
         guest = sum(values[8:10]) if len(values) > 9 else 0  # already counted in user/nice
-        return (sum(values) - idle - guest) / self.ticks
+        return (sum(values) - idle - steal - guest) / self.ticks, steal / self.ticks
 
     def __enter__(self):
-        self.start = (self._busy(), time.process_time(), time.perf_counter())
+        self.start = (*self._stat(), time.process_time(), time.perf_counter())
         return self
 
     def __exit__(self, *exc):
-        busy, own, wall = self._busy(), time.process_time(), time.perf_counter()
+        busy, steal = self._stat()
+        own, wall = time.process_time(), time.perf_counter()
+        seconds = max(wall - self.start[3], 1e-9)
         if busy is None or self.start[0] is None:
-            self.other_cores = None
+            self.other_cores = self.steal_cores = None
         else:
-            other = (busy - self.start[0]) - (own - self.start[1])
-            self.other_cores = max(0.0, other) / max(wall - self.start[2], 1e-9)
-        self.own_cores = (own - self.start[1]) / max(wall - self.start[2], 1e-9)
+            other = (busy - self.start[0]) - (own - self.start[2])
+            self.other_cores = max(0.0, other) / seconds
+            self.steal_cores = (steal - self.start[1]) / seconds
+        self.own_cores = (own - self.start[2]) / seconds
 
 
 def percentile(values, q):
@@ -493,12 +499,12 @@ def measure(engine, case, geometry, timing):
         "call_ms": [round(1000 * t, 4) for t in times],
         "median_ms": 1000 * median, "p90_ms": 1000 * percentile(times, 90), "min_ms": 1000 * min(times),
         "sequences_per_s": case.batch / median, "gflop": flops / 1e9, "gflop_per_s": flops / median / 1e9,
-        "other_load_cores": load.other_cores, "own_cores": load.own_cores,
+        "other_load_cores": load.other_cores, "steal_cores": load.steal_cores, "own_cores": load.own_cores,
         "logits_first_row": [float(v) for v in logits[0]],
     }
-    logging.info("%-28s %-9s %9.2f ms median %9.2f ms p90  %3d calls  (others: %s cores)", engine.name, case.name,
-                 result["median_ms"], result["p90_ms"], len(times),
-                 "-" if load.other_cores is None else f"{load.other_cores:.2f}")
+    logging.info("%-28s %-9s %9.2f ms median %9.2f ms p90  %3d calls  (others: %s cores, steal: %s)", engine.name,
+                 case.name, result["median_ms"], result["p90_ms"], len(times),
+                 _fmt(load.other_cores, ".2f"), _fmt(load.steal_cores, ".2f"))
     return result
 
 
@@ -665,13 +671,15 @@ def write_plot(results, peak, path, title):
         xs = [c + e * width for c in range(len(cases))]
         latency = [by_key[(engine, case)]["median_ms"] if (engine, case) in by_key else 0 for case in cases]
         bars = axes[0].bar(xs, latency, width, label=engine)
-        axes[0].bar_label(bars, fmt="%.3g", fontsize=6)
+        axes[0].bar_label(bars, [f"{v:.3g}" if v < 100 else f"{v:.0f}" for v in latency], fontsize=6, rotation=90,
+                          padding=2)
         if peak:
             percent = [by_key[(engine, case)]["percent_of_peak"] if (engine, case) in by_key else 0
                        for case in cases]
             bars = axes[1].bar(xs, percent, width, label=engine)
             axes[1].bar_label(bars, fmt="%.0f", fontsize=6)
     axes[0].set_yscale("log")
+    axes[0].margins(y=0.25)
     axes[0].set_ylabel("median ms per call (log scale)")
     axes[0].set_title(title)
     axes[0].legend(fontsize=8, ncol=2)
