@@ -170,6 +170,13 @@ def _as_string_column(texts):
         raise ValueError("Pass a list of texts, not a single string.")
     if isinstance(texts, tf.Tensor):
         return texts
+    texts = list(texts)
+    wrong = next((t for t in texts if not isinstance(t, (str, bytes))), None)
+    if wrong is not None:
+        raise TypeError(
+            f"This model's preprocessor takes texts (str or bytes); found {type(wrong).__name__} {wrong!r}. "
+            "For token ids, use preprocessor=None and pass {'token_ids', 'padding_mask'}."
+        )
     return tf.constant([t.encode("utf-8") if isinstance(t, str) else t for t in texts], tf.string)
 
 

@@ -177,3 +177,15 @@ def test_bad_constructor_arguments():
         RobertaTextClassifier(backbone, 0)
     with pytest.raises(ValueError, match="label_names"):
         RobertaTextClassifier(backbone, 2, label_names=["only one"])
+
+
+def test_odd_and_bad_raw_inputs(roberta_tokenizer):
+    classifier = _classifier(RobertaTextClassifierPreprocessor(roberta_tokenizer, sequence_length=16, padding="longest"))
+    odd = classifier.predict(["", "a\x00b", "x" * 100_000, "\u00ff\ufffd"], verbose=0)  # defined results
+    assert odd.shape == (4, 3) and np.isfinite(odd).all()
+    with pytest.raises(ValueError, match="not a single string"):
+        classifier.predict("one string", verbose=0)
+    with pytest.raises(TypeError, match="takes texts"):
+        classifier.predict([1, 2], verbose=0)
+    with pytest.raises(ValueError, match="x is None"):
+        classifier.fit(None, [0], verbose=0)
