@@ -65,10 +65,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import dataclasses
 import gc
-import importlib.metadata
 import importlib.util
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -86,10 +84,15 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
+import environment  # noqa: E402  (benchmarks/environment.py)
+
 # roberta_tf, tf_keras, keras_hub, torch and onnxruntime are imported inside the engine
 # builders: after the thread settings, and so that a missing one only skips its engine.
 
 FLAGS = flags.FLAGS
+PACKAGES = ["tensorflow", "tf-keras", "keras", "keras-hub", "torch", "transformers", "onnx", "onnxscript",
+            "onnxruntime", "numpy", "absl-py", "matplotlib", "roberta-tf"]
+
 flags.DEFINE_string("output_dir", str(REPO_ROOT / "benchmarks" / "results"), "Where to write the JSON and PNG.")
 flags.DEFINE_bool("quick", False, "Smoke test: tiny geometry (unless --geometry is given), few calls per case.")
 flags.DEFINE_integer("threads", 2, "Intra-op threads of every engine (TF, torch, ORT) and of the matmul peak.")
@@ -504,7 +507,7 @@ def measure(engine, case, geometry, timing):
     }
     logging.info("%-28s %-9s %9.2f ms median %9.2f ms p90  %3d calls  (others: %s cores, steal: %s)", engine.name,
                  case.name, result["median_ms"], result["p90_ms"], len(times),
-                 _fmt(load.other_cores, ".2f"), _fmt(load.steal_cores, ".2f"))
+                 environment.format_value(load.other_cores, ".2f"), environment.format_value(load.steal_cores, ".2f"))
     return result
 
 
@@ -555,29 +558,6 @@ def add_derived(results, peak):
 # ----------------------------------------------------------------------------- reporting
 
 
-def package_versions():
-    names = ["tensorflow", "tf-keras", "keras", "keras-hub", "torch", "transformers", "onnx", "onnxscript",
-             "onnxruntime", "numpy", "absl-py", "matplotlib", "roberta-tf"]
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def top_processes(limit=5):
     """The busiest other processes (top's second sample, 0.5 s), for the load record."""
     try:
@@ -604,29 +584,12 @@ def top_processes(limit=5):
 
 
 def machine_info(threads):
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-        "top_processes_at_start": top_processes(),
-        "packages": package_versions(),
-        "roberta_tf_commit": commit,
-        "threads": threads,
-        "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                       "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
-        "tf_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
-    }
-
-
-def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
+    return environment.machine_info(
+        PACKAGES,
+        top_processes_at_start=top_processes(),
+        threads=threads,
+        tf_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+    )
 
 
 def format_table(results):
@@ -643,8 +606,8 @@ def format_table(results):
             continue
         lines.append(
             f"{r['case']:<9} {r['engine']:<28} {r['median_ms']:>10.2f} {r['p90_ms']:>10.2f} "
-            f"{r['sequences_per_s']:>8.1f} {r['gflop_per_s']:>8.1f} {_fmt(r['percent_of_peak'], '.1f'):>7} "
-            f"{_fmt(r['x_onnxruntime'], '.2f'):>6} {r['x_fastest']:>9.2f}"
+            f"{r['sequences_per_s']:>8.1f} {r['gflop_per_s']:>8.1f} {environment.format_value(r['percent_of_peak'], '.1f'):>7} "
+            f"{environment.format_value(r['x_onnxruntime'], '.2f'):>6} {r['x_fastest']:>9.2f}"
         )
     return "\n".join(lines)
 
@@ -812,7 +775,7 @@ def main(argv):
     json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     g = geometry
     title = (f"RoBERTa classifier forward pass, float32, {g['num_layers']} layers x {g['hidden_dim']} "
-             f"({geometry_name}), {threads} threads, {cpu_model()}")
+             f"({geometry_name}), {threads} threads, {environment.cpu_model()}")
     plot_path = write_plot(results, peak, output_dir / "model_benchmark.png", title)
 
     others = [r["other_load_cores"] for r in results if r.get("other_load_cores") is not None]

@@ -46,12 +46,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # keras-hub's tokenizers n
 
 import dataclasses
 import functools
-import importlib.metadata
 import json
-import platform
 import random
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -65,6 +62,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tokenizers  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
+
+import environment  # noqa: E402  (benchmarks/environment.py)
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 from roberta_tf.export.tflite_tokenizer import export_tokenizer_tflite  # noqa: E402
@@ -78,6 +77,9 @@ except ImportError as e:  # optional competitor: reported as "not installed"
     _KERAS_HUB_IMPORT_ERROR = str(e)
 
 FLAGS = flags.FLAGS
+PACKAGES = ["tensorflow", "tensorflow-text", "tf-keras", "keras", "keras-hub", "tokenizers", "ai-edge-litert",
+            "numpy", "absl-py", "matplotlib"]
+
 flags.DEFINE_string("output_dir", str(REPO_ROOT / "benchmarks" / "results"), "Where to write the JSON and PNG.")
 flags.DEFINE_string("data_dir", str(REPO_ROOT.parent / "shared" / "data"), "The shared reference data folder.")
 flags.DEFINE_bool("quick", False, "Short timings (smoke test): --min_seconds 0.2, --min_repeats 1, --max_seconds 1.")
@@ -365,40 +367,8 @@ def _target(result, what, value, op, bound):
 # ----------------------------------------------------------------------------- reporting
 
 
-def package_versions():
-    names = ["tensorflow", "tensorflow-text", "tf-keras", "keras", "keras-hub", "tokenizers", "ai-edge-litert",
-             "numpy", "absl-py", "matplotlib"]
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
-
-
 def machine_info():
-    try:
-        commit = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "load_average_at_start": os.getloadavg(),
-        "packages": package_versions(),
-        "roberta_tf_commit": commit,
-        "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                       "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
-        "rayon_num_threads": os.environ.get("RAYON_NUM_THREADS"),
-    }
-
-
-def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
+    return environment.machine_info(PACKAGES, rayon_num_threads=os.environ.get("RAYON_NUM_THREADS"))
 
 
 def format_table(results):
@@ -412,7 +382,7 @@ def format_table(results):
         lines.append(
             f"{r['engine']:<24} {r['dataset']:<5} {r['batch_size']:>5} {r['texts_per_s']:>9.0f} "
             f"{r['tokens_per_s']:>10.0f} {r['ms_per_text']:>8.3f} {r['mismatches']:>4}/{r['num_texts']:<4} "
-            f"{_fmt(r['x_tokenizers'], '.3g'):>12} {_fmt(r['x_keras_hub'], '.3g'):>11}"
+            f"{environment.format_value(r['x_tokenizers'], '.3g'):>12} {environment.format_value(r['x_keras_hub'], '.3g'):>11}"
         )
     return "\n".join(lines)
 
@@ -422,7 +392,7 @@ def format_targets(targets):
     for t in targets:
         verdict = {True: "MET", False: "NOT MET", None: "n/a (keras-hub not installed)"}[t["met"]]
         lines.append(f"  {t['engine']:<22} {t['dataset']:<5} {t['what']:<26} "
-                     f"{_fmt(t['value'], '.3f'):>8} (target {t['target']}): {verdict}")
+                     f"{environment.format_value(t['value'], '.3f'):>8} (target {t['target']}): {verdict}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ module maps what is inside. Both key generations are handled: fairseq >= 0.10
 
 import numpy as np
 
-from roberta_tf.converters.layout import ConversionError, fused_qkv, linear, take
+from roberta_tf.converters import layout
+from roberta_tf.converters.layout import ConversionError, fused_qkv, take
 
 _ENCODER_PREFIXES = ("encoder.sentence_encoder.", "decoder.sentence_encoder.")
 _EMBEDDING_LAYER_NORMS = ("layernorm_embedding", "emb_layer_norm")
@@ -106,11 +107,8 @@ def _qkv(state, attention):
 
 
 def _linear(out, target, state, source):
-    out[f"{target}.kernel"], out[f"{target}.bias"] = linear(
-        take(state, f"{source}.weight", "fairseq"), take(state, f"{source}.bias", "fairseq"), source
-    )
+    layout.put_linear(out, target, state, source, "fairseq")
 
 
 def _layer_norm(out, target, state, source):
-    out[f"{target}.gamma"] = take(state, f"{source}.weight", "fairseq")
-    out[f"{target}.beta"] = take(state, f"{source}.bias", "fairseq")
+    layout.put_layer_norm(out, target, state, source, "fairseq")

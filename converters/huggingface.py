@@ -11,7 +11,8 @@ import pathlib
 
 import numpy as np
 
-from roberta_tf.converters.layout import ConversionError, fused_qkv, linear, take
+from roberta_tf.converters import layout
+from roberta_tf.converters.layout import ConversionError, fused_qkv, take
 
 # Hugging Face `hidden_act` -> fairseq `activation_fn` names (RobertaBackbone's).
 _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_accurate", "gelu_pytorch_tanh": "gelu_accurate", "relu": "relu"}
@@ -109,16 +110,9 @@ def named_weights(state, num_layers):
 
 
 def _linear(out, target, state, source):
-    out[f"{target}.kernel"], out[f"{target}.bias"] = linear(
-        take(state, f"{source}.weight", "huggingface"), take(state, f"{source}.bias", "huggingface"), source
-    )
+    layout.put_linear(out, target, state, source, "huggingface")
 
 
 def _layer_norm(out, target, state, source):
     # Checkpoints from before 2020 name LayerNorm parameters gamma/beta.
-    for weight, bias in (("weight", "bias"), ("gamma", "beta")):
-        if f"{source}.{weight}" in state:
-            out[f"{target}.gamma"] = np.asarray(state[f"{source}.{weight}"])
-            out[f"{target}.beta"] = take(state, f"{source}.{bias}", "huggingface")
-            return
-    raise ConversionError(f"huggingface: missing tensor {source + '.weight'!r}.")
+    layout.put_layer_norm(out, target, state, source, "huggingface", names=(("weight", "bias"), ("gamma", "beta")))

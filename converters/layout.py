@@ -27,3 +27,20 @@ def take(state, key, source):
     if key not in state:
         raise ConversionError(f"{source}: missing tensor {key!r}.")
     return np.asarray(state[key])
+
+
+def put_linear(out, target, state, source, tag):
+    """`out[target.kernel], out[target.bias]` from the PyTorch Linear `state[source.weight/.bias]`."""
+    out[f"{target}.kernel"], out[f"{target}.bias"] = linear(
+        take(state, f"{source}.weight", tag), take(state, f"{source}.bias", tag), source
+    )
+
+
+def put_layer_norm(out, target, state, source, tag, names=(("weight", "bias"),)):
+    """`out[target.gamma/.beta]` from a LayerNorm's parameters, trying each (weight, bias) naming."""
+    for weight, bias in names:
+        if f"{source}.{weight}" in state:
+            out[f"{target}.gamma"] = np.asarray(state[f"{source}.{weight}"])
+            out[f"{target}.beta"] = take(state, f"{source}.{bias}", tag)
+            return
+    raise ConversionError(f"{tag}: missing tensor {source + '.' + names[0][0]!r}.")

@@ -133,6 +133,9 @@ class RobertaBackbone(keras.Model):
         self.normalize_before = bool(normalize_before)
         self.embedding_layer_norm = bool(embedding_layer_norm)
         self.start_token_index = 0
+        # The layers' policy (the functional model itself has none): a name such as "float32"
+        # or "mixed_bfloat16", or None for the global policy.
+        self.dtype_policy_name = keras.mixed_precision.Policy(dtype).name if dtype is not None else None
 
     def call(self, inputs, training=None, mask=None):
         _check_inputs(inputs)
@@ -182,7 +185,7 @@ class RobertaBackbone(keras.Model):
             "layer_norm_epsilon": self.layer_norm_epsilon,
             "normalize_before": self.normalize_before,
             "embedding_layer_norm": self.embedding_layer_norm,
-            "dtype": keras.mixed_precision.Policy(self.dtype_policy.name).name,
+            "dtype": self.dtype_policy_name,
         }
 
     @classmethod

@@ -58,7 +58,7 @@ class RobertaTextClassifier(Task):
             raise ValueError(f"label_names has {len(label_names)} names for num_classes={num_classes}.")
         # === Layers ===
         hidden_dim = int(hidden_dim or backbone.hidden_dim)
-        policy = backbone.dtype_policy
+        policy = backbone.dtype_policy_name
         pooled_dropout = keras.layers.Dropout(dropout, dtype=policy, name="pooled_dropout")
         pooled_dense = ProjectionDense(hidden_dim, activation="tanh", dtype=policy, name="pooled_dense")
         output_dropout = keras.layers.Dropout(dropout, dtype=policy, name="output_dropout")

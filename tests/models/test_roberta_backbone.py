@@ -141,3 +141,17 @@ def test_float_token_ids_are_refused():
 def test_wrong_shapes_are_refused(token_ids, padding_mask, message):
     with pytest.raises(ValueError, match=message):
         _backbone()({"token_ids": token_ids, "padding_mask": padding_mask})
+
+
+def test_mixed_bfloat16_policy_keeps_float32_logits_and_round_trips():
+    from roberta_tf.models import RobertaTextClassifier
+
+    backbone = _backbone(dtype="mixed_bfloat16")
+    classifier = RobertaTextClassifier(backbone, 3, compile=False)
+    reference = RobertaTextClassifier(_backbone(), 3, compile=False)
+    reference.set_weights(classifier.get_weights())
+    inputs = _inputs([[0, 5, 6, 7, 2]], 6)
+    assert backbone(inputs).dtype == tf.bfloat16 and classifier(inputs).dtype == tf.float32
+    assert backbone.embedding.token_embedding.dtype == tf.float32  # variables stay float32
+    assert np.abs(classifier(inputs).numpy() - reference(inputs).numpy()).max() < 1e-2
+    assert RobertaBackbone.from_config(backbone.get_config()).get_config()["dtype"] == "mixed_bfloat16"

@@ -1,0 +1,62 @@
+"""What every benchmark records about where it ran: machine, packages, commit, TF threads."""
+
+import importlib.metadata
+import os
+import pathlib
+import platform
+import subprocess
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def package_versions(names):
+    """`{distribution name: version or None}`."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def machine_info(packages, **extra):
+    """The common record (call after TF's thread settings are applied), plus `extra` keys."""
+    import tensorflow as tf
+
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": os.getloadavg(),
+        "packages": package_versions(packages),
+        "roberta_tf_commit": git_commit(),
+        "tf_threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                       "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        **extra,
+    }
+
+
+def format_value(value, spec):
+    """A table cell: `-` for a missing value."""
+    return "-" if value is None else format(value, spec)
