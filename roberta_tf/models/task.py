@@ -79,7 +79,9 @@ class Task(keras.Model):
 
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         x, y, sample_weight = _arrays(x), _arrays(y), _arrays(sample_weight)
-        if self.preprocessor is not None:
+        # fit() runs its validation through evaluate() with data fit already preprocessed.
+        from_fit = kwargs.get("_use_cached_eval_dataset", False)
+        if self.preprocessor is not None and not from_fit:
             x = self._preprocessed(x, y, sample_weight, batch_size)
             y = sample_weight = batch_size = None
         return super().evaluate(x=x, y=y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)

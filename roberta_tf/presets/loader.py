@@ -82,7 +82,8 @@ def load_classifier(preset, load_weights=True, num_classes=None, preprocessor="a
             "%s has a %d-class head; building a new, randomly initialized %d-class head.",
             contents.source, head["num_classes"], num_classes,
         )
-    backbone_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in ("dtype", "dropout")}
+    # keras-hub routes task keyword arguments to the task (dropout is the head's); dtype is the backbone's.
+    backbone_kwargs = {"dtype": kwargs.pop("dtype")} if "dtype" in kwargs else {}
     backbone = load_backbone(contents, load_weights=False, **backbone_kwargs)
     if preprocessor == "auto":
         preprocessor = load_preprocessor(contents)

@@ -106,6 +106,8 @@ def test_text_pairs_and_datasets(roberta_tokenizer):
     dataset = tf.data.Dataset.from_tensor_slices(((premises, hypotheses), [0, 2])).batch(2)
     classifier.fit(dataset, verbose=0)
     classifier.evaluate(dataset, verbose=0)
+    history = classifier.fit((premises, hypotheses), [0, 2], validation_data=((premises, hypotheses), [0, 2]), verbose=0)
+    assert np.isfinite(history.history["val_loss"][0])
     assert from_lists.shape == (2, 3)
     with pytest.raises(ValueError, match="same number of texts"):
         classifier.predict((premises, hypotheses[:1]), verbose=0)
