@@ -6,7 +6,10 @@ module maps what is inside. Both key generations are handled: fairseq >= 0.10
 `emb_layer_norm`), separate q/k/v projections and the fused `in_proj_weight`.
 """
 
+import pathlib
+
 import numpy as np
+from absl import logging
 
 from roberta_tf.converters import layout
 from roberta_tf.converters.layout import ConversionError, fused_qkv, take
@@ -112,3 +115,160 @@ def _linear(out, target, state, source):
 
 def _layer_norm(out, target, state, source):
     layout.put_layer_norm(out, target, state, source, "fairseq")
+
+
+# --- whole checkpoints -> presets -------------------------------------------------------------
+
+HEAD_ACTIVATION = "tanh"  # RoBERTa's pooler_activation_fn; the head roberta_tf builds
+
+
+def read_checkpoint(checkpoint):
+    """`model.pt` -> (model args, state dict), read by the safe, torch-free reader.
+
+    fairseq >= 0.10 stores the args as `cfg["model"]`; older checkpoints (the 2019 releases)
+    as a top-level `args` Namespace.
+    """
+    from roberta_tf.converters import torch_checkpoint
+
+    logging.info("Reading %s.", checkpoint)
+    contents = torch_checkpoint.load(checkpoint)
+    if not isinstance(contents, dict) or not isinstance(contents.get("model"), dict):
+        raise ConversionError(f"{checkpoint}: not a fairseq checkpoint (no 'model' state dict).")
+    cfg = contents.get("cfg")
+    args = cfg.get("model") if isinstance(cfg, dict) else None
+    if args is None:
+        args = contents.get("args")
+    if args is None:
+        raise ConversionError(f"{checkpoint}: no model configuration (neither cfg['model'] nor args).")
+    return args, contents["model"]
+
+
+def list_heads(checkpoint):
+    """The classification heads a checkpoint carries."""
+    return classification_heads(read_checkpoint(checkpoint)[1])
+
+
+def read_label_names(label_dict):
+    """fairseq's label dictionary (`label/dict.txt`, `label count` lines): head output i is
+    line i (the Dictionary's 4 special symbols come first and are not outputs)."""
+    names = []
+    with open(label_dict, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            fields = line.rstrip("\r\n").split(" ")
+            if not fields[0]:
+                continue
+            if len(fields) < 2:
+                raise ConversionError(f"{label_dict}:{number}: expected '<label> <count>'. Received: {line.rstrip()!r}")
+            names.append(fields[0])
+    return names
+
+
+def convert_checkpoint(
+    checkpoint,
+    output,
+    dict_txt=None,
+    encoder_json=None,
+    vocab_bpe=None,
+    label_dict=None,
+    data_dir=None,
+    head=None,
+    overwrite=False,
+):
+    """fairseq `model.pt` (+ dictionary and GPT-2 BPE files) -> a roberta_tf preset directory.
+
+    Args:
+        checkpoint: the fairseq checkpoint (zip or legacy torch format; never unpickled with
+            torch: see `torch_checkpoint`).
+        output: the preset directory to write (atomically).
+        dict_txt, encoder_json, vocab_bpe: fairseq's `dict.txt` and the GPT-2 BPE files; the
+            tokenizer's ids are remapped through dict.txt as fairseq's Dictionary does.
+        label_dict: the label dictionary (`label/dict.txt`), for class names.
+        data_dir: a fairseq data directory; supplies `input0/dict.txt` (or `dict.txt`) and
+            `label/dict.txt` where the explicit paths are not given.
+        head: the classification head to convert; None picks the only one (several: error
+            listing them). A checkpoint without heads gives a backbone-only preset. The LM head
+            is not converted.
+    Returns:
+        The preset directory (pathlib.Path).
+    """
+    from roberta_tf.converters import build
+    from roberta_tf.tokenizers import vocabulary as vocabulary_lib
+
+    dict_txt, label_dict = _data_dir_files(data_dir, dict_txt, label_dict)
+    for name, path in [("dict.txt", dict_txt), ("encoder.json", encoder_json), ("vocab.bpe", vocab_bpe)]:
+        if path is None:
+            raise ConversionError(f"The {name} file is needed (pass it, or data_dir for the dictionaries).")
+    args, state = read_checkpoint(checkpoint)
+    arguments = backbone_arguments(args)
+    embeddings = take(state, encoder_prefix(state) + "embed_tokens.weight", str(checkpoint))
+    arguments["vocabulary_size"] = int(embeddings.shape[0])
+    bpe_vocabulary = vocabulary_lib.from_fairseq_files(encoder_json, vocab_bpe, dict_txt)
+    if bpe_vocabulary.size != arguments["vocabulary_size"]:
+        raise ConversionError(
+            f"{dict_txt} gives {bpe_vocabulary.size} ids (with <s>, <pad>, </s>, <unk> and <mask>) but the "
+            f"checkpoint's embedding has {arguments['vocabulary_size']} rows: not the dictionary it was trained with."
+        )
+    head = _choose_head(state, head, checkpoint)
+    head_arguments = None
+    if head is not None:
+        head_arguments = _head_arguments(state, head, args, label_dict)
+    arrays = named_weights(state, arguments["num_layers"], head=head)
+    del state  # frees the checkpoint's storages not shared with `arrays`: about one copy stays
+    source = {
+        "type": "fairseq",
+        "path": str(checkpoint),
+        "sha256": build.file_sha256(checkpoint),
+        "head": head,
+        "dict": str(dict_txt),
+        "label_dict": str(label_dict) if label_dict else None,
+    }
+    return build.write_preset(
+        pathlib.Path(output), arguments, arrays, bpe_vocabulary, head_arguments, source, overwrite
+    )
+
+
+def _data_dir_files(data_dir, dict_txt, label_dict):
+    if data_dir is None:
+        return dict_txt, label_dict
+    data_dir = pathlib.Path(data_dir)
+    if dict_txt is None:
+        dict_txt = next((p for p in (data_dir / "input0" / "dict.txt", data_dir / "dict.txt") if p.is_file()), None)
+        if dict_txt is None:
+            raise ConversionError(f"{data_dir}: no input0/dict.txt or dict.txt.")
+    if label_dict is None and (data_dir / "label" / "dict.txt").is_file():
+        label_dict = data_dir / "label" / "dict.txt"
+    return dict_txt, label_dict
+
+
+def _choose_head(state, head, checkpoint):
+    heads = classification_heads(state)
+    if head is not None:
+        if head not in heads:
+            raise ConversionError(f"{checkpoint}: no classification head {head!r}; it has {heads or 'none'}.")
+        return head
+    if len(heads) > 1:
+        raise ConversionError(f"{checkpoint} has several classification heads {heads}: pick one with head=.")
+    return heads[0] if heads else None
+
+
+def _head_arguments(state, head, args, label_dict):
+    get = (lambda key, default=None: args.get(key, default)) if isinstance(args, dict) else (
+        lambda key, default=None: getattr(args, key, default)
+    )
+    activation = get("pooler_activation_fn", HEAD_ACTIVATION)
+    if activation != HEAD_ACTIVATION:
+        raise ConversionError(f"pooler_activation_fn={activation!r} is not supported (RoBERTa's head uses tanh).")
+    dense = take(state, f"classification_heads.{head}.dense.weight", "fairseq")
+    out = take(state, f"classification_heads.{head}.out_proj.weight", "fairseq")
+    num_classes = int(out.shape[0])
+    label_names = read_label_names(label_dict) if label_dict else None
+    if label_names is not None and len(label_names) != num_classes:
+        raise ConversionError(
+            f"{label_dict} names {len(label_names)} labels; head {head!r} has {num_classes} outputs."
+        )
+    return {
+        "num_classes": num_classes,
+        "hidden_dim": int(dense.shape[0]),
+        "dropout": float(get("pooler_dropout", 0.0) or 0.0),
+        "label_names": label_names,
+    }

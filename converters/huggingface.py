@@ -116,3 +116,85 @@ def _linear(out, target, state, source):
 def _layer_norm(out, target, state, source):
     # Checkpoints from before 2020 name LayerNorm parameters gamma/beta.
     layout.put_layer_norm(out, target, state, source, "huggingface", names=(("weight", "bias"), ("gamma", "beta")))
+
+
+# --- whole checkpoint directories -> presets --------------------------------------------------
+
+
+def read_state(model_dir):
+    """The state dict of a checkpoint directory as numpy arrays: `model.safetensors` (also
+    sharded, via `model.safetensors.index.json`) or `pytorch_model.bin` (read by the safe,
+    torch-free reader; nothing in it runs)."""
+    from roberta_tf.converters import torch_checkpoint
+
+    model_dir = pathlib.Path(model_dir)
+    index = model_dir / "model.safetensors.index.json"
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+        state = {}
+        for shard in shards:
+            state.update(_read_safetensors(model_dir / shard))
+        return state
+    if (model_dir / "model.safetensors").is_file():
+        return _read_safetensors(model_dir / "model.safetensors")
+    if (model_dir / "pytorch_model.bin").is_file():
+        return torch_checkpoint.load(model_dir / "pytorch_model.bin")
+    raise ConversionError(f"{model_dir}: no model.safetensors or pytorch_model.bin.")
+
+
+def _read_safetensors(path):
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ConversionError(f"{path}: not a readable safetensors file ({error}).") from None
+
+
+def read_tokenizer(model_dir):
+    """The byte-level BPE vocabulary (`vocab.json` + `merges.txt`, or `tokenizer.json`), or None."""
+    from roberta_tf.tokenizers import vocabulary as vocabulary_lib
+
+    model_dir = pathlib.Path(model_dir)
+    if (model_dir / "vocab.json").is_file() and (model_dir / "merges.txt").is_file():
+        return vocabulary_lib.from_hf_files(model_dir / "vocab.json", model_dir / "merges.txt")
+    if (model_dir / "tokenizer.json").is_file():
+        model = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
+        if model.get("type") == "BPE":
+            return vocabulary_lib.from_memory(model["vocab"], model["merges"])
+    return None
+
+
+def head_arguments(config, arrays):
+    """Classifier arguments from config.json and the converted head weights."""
+    return {
+        "num_classes": int(arrays["head.logits.kernel"].shape[1]),
+        "hidden_dim": int(arrays["head.pooled_dense.kernel"].shape[1]),
+        "dropout": float(config.get("classifier_dropout") or config.get("hidden_dropout_prob", 0.1)),
+        "label_names": label_names(config),
+    }
+
+
+def convert_directory(model_dir, output, overwrite=False):
+    """A Hugging Face RoBERTa checkpoint directory -> a roberta_tf preset directory (with the
+    classification head and `id2label` names when it is a RobertaForSequenceClassification)."""
+    from roberta_tf.converters import build
+
+    model_dir = pathlib.Path(model_dir)
+    config = read_config(model_dir)
+    arguments = backbone_arguments(config)
+    state = read_state(model_dir)
+    arrays = named_weights(state, arguments["num_layers"])
+    del state
+    head = head_arguments(config, arrays) if "head.logits.kernel" in arrays else None
+    bpe_vocabulary = read_tokenizer(model_dir)
+    if bpe_vocabulary is not None and bpe_vocabulary.size != arguments["vocabulary_size"]:
+        raise ConversionError(
+            f"{model_dir}: the tokenizer has {bpe_vocabulary.size} ids, config.json's vocab_size is {arguments['vocabulary_size']}."
+        )
+    weights_file = next(p for p in (model_dir / "model.safetensors", model_dir / "pytorch_model.bin",
+                                    model_dir / "model.safetensors.index.json") if p.is_file())
+    source = {"type": "huggingface", "path": str(model_dir), "weights": weights_file.name,
+              "sha256": build.file_sha256(weights_file)}
+    return build.write_preset(pathlib.Path(output), arguments, arrays, bpe_vocabulary, head, source, overwrite)

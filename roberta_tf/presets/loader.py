@@ -162,26 +162,15 @@ def _from_huggingface_dir(directory, source):
         backbone = huggingface.backbone_arguments(hf_config)
     except ConversionError as error:
         raise PresetError(str(error)) from None
-    weights_file = directory / "model.safetensors"
-    if not weights_file.is_file():
-        raise PresetError(
-            f"{directory}: no model.safetensors. (pytorch_model.bin is read by the converter: "
-            "`roberta-tf convert hf`.)"
-        )
-    state = weights.read(weights_file)
     try:
+        state = huggingface.read_state(directory)
         arrays = huggingface.named_weights(state, backbone["num_layers"])
     except ConversionError as error:
-        raise PresetError(f"{weights_file}: {error}") from None
-    classifier = None
-    if huggingface.has_classifier(state):
-        classifier = {
-            "num_classes": int(arrays["head.logits.kernel"].shape[1]),
-            "activation": None,
-            "hidden_dim": int(arrays["head.pooled_dense.kernel"].shape[1]),
-            "dropout": float(hf_config.get("classifier_dropout") or hf_config.get("hidden_dropout_prob", 0.1)),
-            "label_names": huggingface.label_names(hf_config),
-        }
+        raise PresetError(f"{directory}: {error}") from None
+    del state
+    classifier = huggingface.head_arguments(hf_config, arrays) if "head.logits.kernel" in arrays else None
+    if classifier is not None:
+        classifier["activation"] = None
     vocabulary, merges, tokenizer = _huggingface_tokenizer(directory)
     config = preset_format.new_config(backbone, classifier, None, tokenizer)
     return PresetContents(source, config, lambda: arrays, vocabulary, merges)

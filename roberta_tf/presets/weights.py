@@ -29,26 +29,31 @@ def values(variables):
     return {name: variable.numpy() for name, variable in variables.items()}
 
 
-def assign(variables, arrays, source, allow_unused=()):
+def assign(variables, arrays, source, allow_unused=(), consume=False):
     """Assigns `arrays` to `variables` (both keyed by name) after checking that every variable
     has a value of its exact shape. Keys of `arrays` starting with a prefix in `allow_unused`
     may be left over (e.g. a head when loading only the backbone); any other extra key is an
-    error, because it means the source was built for a different architecture."""
+    error, because it means the source was built for a different architecture. With
+    `consume=True` each array is removed from `arrays` once assigned, so a converter's peak
+    memory stays near one copy of the weights plus the model's variables."""
     missing = [name for name in variables if name not in arrays]
     if missing:
         raise PresetError(f"{source}: missing weights {_first(missing)}.")
     unused = [name for name in arrays if name not in variables and not name.startswith(tuple(allow_unused))]
     if unused:
         raise PresetError(f"{source}: weights with no place in this model: {_first(unused)}.")
-    for name, variable in variables.items():
-        value = np.asarray(arrays[name])
+    for name, variable in variables.items():  # check everything before changing anything
+        value = arrays[name]
         if tuple(value.shape) != tuple(variable.shape):
             raise PresetError(
                 f"{source}: weight {name!r} has shape {tuple(value.shape)}, the model expects {tuple(variable.shape)}."
             )
         if not np.issubdtype(value.dtype, np.floating):
             raise PresetError(f"{source}: weight {name!r} has dtype {value.dtype}, expected a float type.")
-        variable.assign(value.astype(variable.dtype.as_numpy_dtype))
+    for name, variable in variables.items():
+        variable.assign(np.asarray(arrays[name]).astype(variable.dtype.as_numpy_dtype, copy=False))
+        if consume:
+            del arrays[name]
 
 
 def _first(names, limit=5):

@@ -1,0 +1,92 @@
+"""Hugging Face checkpoint directories (safetensors and pytorch_model.bin) -> presets with
+outputs identical to transformers' RobertaForSequenceClassification."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+
+TEXTS = ["A gripping, funny film.", "Dull and far too long.", "", "It is what it is."]
+
+
+@pytest.fixture(scope="module")
+def hf_classifier():
+    torch = pytest.importorskip("torch", reason="the test extra (torch) is not installed")
+    transformers = pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+    config = transformers.RobertaConfig(
+        vocab_size=50265, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=66, type_vocab_size=1, layer_norm_eps=1e-5, num_labels=3, pad_token_id=1,
+        id2label={0: "negative", 1: "neutral", 2: "positive"}, label2id={"negative": 0, "neutral": 1, "positive": 2},
+    )
+    torch.manual_seed(0)
+    model = transformers.RobertaForSequenceClassification(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    return model
+
+
+def _checkpoint_dir(model, directory, safe_serialization):
+    import torch
+
+    if safe_serialization:
+        model.save_pretrained(directory)
+    else:  # transformers 5 no longer writes pytorch_model.bin; older releases did, as torch.save does
+        model.config.save_pretrained(directory)
+        torch.save(model.state_dict(), directory / "pytorch_model.bin")
+    for name in ("vocab.json", "merges.txt"):
+        os.symlink(shared_path("roberta-base", name), directory / name)
+    return directory
+
+
+@pytest.mark.parametrize("safe_serialization", [True, False], ids=["safetensors", "pytorch_model.bin"])
+def test_converted_preset_matches_transformers(hf_classifier, tmp_path, safe_serialization):
+    import torch
+
+    from roberta_tf.converters import huggingface
+    from roberta_tf.models import RobertaTextClassifier
+
+    source = _checkpoint_dir(hf_classifier, tmp_path / "hf", safe_serialization)
+    weights_file = "model.safetensors" if safe_serialization else "pytorch_model.bin"
+    assert (source / weights_file).is_file()
+    preset = huggingface.convert_directory(source, tmp_path / "preset")
+    classifier = RobertaTextClassifier.from_preset(str(preset))
+    assert classifier.label_names == ["negative", "neutral", "positive"]
+    packed = classifier.preprocessor(TEXTS)
+    ids, mask = np.array(packed["token_ids"]), np.array(packed["padding_mask"]).astype(np.int64)
+    with torch.inference_mode():
+        expected = hf_classifier(input_ids=torch.from_numpy(ids).long(), attention_mask=torch.from_numpy(mask)).logits.numpy()
+    assert np.abs(classifier.predict(TEXTS, verbose=0) - expected).max() <= 1e-5
+    metadata = json.loads((preset / "metadata.json").read_text())
+    assert metadata["source"]["type"] == "huggingface" and metadata["source"]["weights"] == weights_file
+    assert len(metadata["source"]["sha256"]) == 64
+
+
+def test_tokenizer_size_must_match_the_embedding(hf_classifier, tmp_path):
+    from roberta_tf.converters import huggingface
+    from roberta_tf.converters.layout import ConversionError
+
+    source = tmp_path / "hf"
+    hf_classifier.save_pretrained(source)
+    vocabulary = json.loads(shared_path("roberta-base", "vocab.json").read_text(encoding="utf-8"))
+    vocabulary["\u0120extra_token"] = len(vocabulary)
+    (source / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
+    os.symlink(shared_path("roberta-base", "merges.txt"), source / "merges.txt")
+    with pytest.raises(ConversionError, match="50266 ids.*50265"):
+        huggingface.convert_directory(source, tmp_path / "preset")
+    assert not (tmp_path / "preset").exists()
+
+
+def test_directory_without_weights_is_refused(tmp_path):
+    from roberta_tf.converters import huggingface
+    from roberta_tf.converters.layout import ConversionError
+
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "roberta", "vocab_size": 10, "num_hidden_layers": 1, "num_attention_heads": 1,
+        "hidden_size": 4, "intermediate_size": 8, "max_position_embeddings": 10,
+    }))
+    with pytest.raises(ConversionError, match="no model.safetensors or pytorch_model.bin"):
+        huggingface.convert_directory(tmp_path, tmp_path / "preset")
