@@ -24,6 +24,8 @@ from roberta_tf.cli import command
 # they import TensorFlow inside `execute`).
 SUBCOMMANDS = {
     "tokenize": "roberta_tf.cli.tokenize",
+    "convert": "roberta_tf.cli.convert",
+    "verify": "roberta_tf.cli.verify",
 }
 
 DESCRIPTION = "RoBERTa tokenizer and text classifier tools on TensorFlow."

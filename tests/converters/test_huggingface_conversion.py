@@ -4,6 +4,7 @@ outputs identical to transformers' RobertaForSequenceClassification."""
 import json
 import os
 
+import hf_fixtures
 import numpy as np
 import pytest
 
@@ -14,32 +15,7 @@ TEXTS = ["A gripping, funny film.", "Dull and far too long.", "", "It is what it
 
 @pytest.fixture(scope="module")
 def hf_classifier():
-    torch = pytest.importorskip("torch", reason="the test extra (torch) is not installed")
-    transformers = pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
-    config = transformers.RobertaConfig(
-        vocab_size=50265, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
-        max_position_embeddings=66, type_vocab_size=1, layer_norm_eps=1e-5, num_labels=3, pad_token_id=1,
-        id2label={0: "negative", 1: "neutral", 2: "positive"}, label2id={"negative": 0, "neutral": 1, "positive": 2},
-    )
-    torch.manual_seed(0)
-    model = transformers.RobertaForSequenceClassification(config).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(torch.randn_like(parameter) * 0.1)
-    return model
-
-
-def _checkpoint_dir(model, directory, safe_serialization):
-    import torch
-
-    if safe_serialization:
-        model.save_pretrained(directory)
-    else:  # transformers 5 no longer writes pytorch_model.bin; older releases did, as torch.save does
-        model.config.save_pretrained(directory)
-        torch.save(model.state_dict(), directory / "pytorch_model.bin")
-    for name in ("vocab.json", "merges.txt"):
-        os.symlink(shared_path("roberta-base", name), directory / name)
-    return directory
+    return hf_fixtures.perturbed_classifier()
 
 
 @pytest.mark.parametrize("safe_serialization", [True, False], ids=["safetensors", "pytorch_model.bin"])
@@ -49,7 +25,7 @@ def test_converted_preset_matches_transformers(hf_classifier, tmp_path, safe_ser
     from roberta_tf.converters import huggingface
     from roberta_tf.models import RobertaTextClassifier
 
-    source = _checkpoint_dir(hf_classifier, tmp_path / "hf", safe_serialization)
+    source = hf_fixtures.checkpoint_dir(hf_classifier, tmp_path / "hf", safe_serialization)
     weights_file = "model.safetensors" if safe_serialization else "pytorch_model.bin"
     assert (source / weights_file).is_file()
     preset = huggingface.convert_directory(source, tmp_path / "preset")
