@@ -208,6 +208,7 @@ def convert_checkpoint(
             f"{dict_txt} gives {bpe_vocabulary.size} ids (with <s>, <pad>, </s>, <unk> and <mask>) but the "
             f"checkpoint's embedding has {arguments['vocabulary_size']} rows: not the dictionary it was trained with."
         )
+    layout.check_shapes(state, expected_shapes(state, arguments), str(checkpoint))
     head = _choose_head(state, head, checkpoint)
     head_arguments = None
     if head is not None:
@@ -225,6 +226,33 @@ def convert_checkpoint(
     return build.write_preset(
         pathlib.Path(output), arguments, arrays, bpe_vocabulary, head_arguments, source, overwrite
     )
+
+
+def expected_shapes(state, arguments):
+    """fairseq key -> shape implied by the backbone arguments (PyTorch [out, in] layout)."""
+    prefix = encoder_prefix(state)
+    d, f = arguments["hidden_dim"], arguments["intermediate_dim"]
+    shapes = {
+        f"{prefix}embed_tokens.weight": (arguments["vocabulary_size"], d),
+        f"{prefix}embed_positions.weight": (arguments["max_sequence_length"] + 2, d),
+    }
+    for norm in ("layernorm_embedding", "emb_layer_norm", "layer_norm"):
+        shapes.update({f"{prefix}{norm}.weight": (d,), f"{prefix}{norm}.bias": (d,)})
+    for i in range(arguments["num_layers"]):
+        layer = f"{prefix}layers.{i}."
+        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+            shapes.update({f"{layer}self_attn.{name}.weight": (d, d), f"{layer}self_attn.{name}.bias": (d,)})
+        shapes.update({f"{layer}self_attn.in_proj_weight": (3 * d, d), f"{layer}self_attn.in_proj_bias": (3 * d,)})
+        for norm in ("self_attn_layer_norm", "final_layer_norm"):
+            shapes.update({f"{layer}{norm}.weight": (d,), f"{layer}{norm}.bias": (d,)})
+        shapes.update({f"{layer}fc1.weight": (f, d), f"{layer}fc1.bias": (f,), f"{layer}fc2.weight": (d, f),
+                       f"{layer}fc2.bias": (d,)})
+    for head in classification_heads(state):
+        inner = np.shape(state.get(f"classification_heads.{head}.dense.weight", ((),)))[0]
+        shapes[f"classification_heads.{head}.dense.weight"] = (inner, d)
+        shapes[f"classification_heads.{head}.out_proj.weight"] = (
+            np.shape(state.get(f"classification_heads.{head}.out_proj.weight", ((),)))[0], inner)
+    return shapes
 
 
 def _data_dir_files(data_dir, dict_txt, label_dict):

@@ -65,6 +65,28 @@ def label_names(config):
     return [str(name) for name in names]
 
 
+def expected_shapes(state, arguments):
+    """HF key -> shape implied by config.json (PyTorch [out, in] layout)."""
+    prefix = "roberta." if "roberta.embeddings.word_embeddings.weight" in state else ""
+    d, f = arguments["hidden_dim"], arguments["intermediate_dim"]
+    shapes = {
+        f"{prefix}embeddings.word_embeddings.weight": (arguments["vocabulary_size"], d),
+        f"{prefix}embeddings.position_embeddings.weight": (arguments["max_sequence_length"] + _PADDING_INDEX + 1, d),
+    }
+    norms = [f"{prefix}embeddings.LayerNorm"]
+    for i in range(arguments["num_layers"]):
+        layer = f"{prefix}encoder.layer.{i}."
+        for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
+            shapes.update({f"{layer}{name}.weight": (d, d), f"{layer}{name}.bias": (d,)})
+        shapes.update({f"{layer}intermediate.dense.weight": (f, d), f"{layer}intermediate.dense.bias": (f,),
+                       f"{layer}output.dense.weight": (d, f), f"{layer}output.dense.bias": (d,)})
+        norms += [f"{layer}attention.output.LayerNorm", f"{layer}output.LayerNorm"]
+    for norm in norms:
+        for name in ("weight", "bias", "gamma", "beta"):
+            shapes[f"{norm}.{name}"] = (d,)
+    return shapes
+
+
 def has_classifier(state):
     return "classifier.out_proj.weight" in state
 
@@ -185,6 +207,7 @@ def convert_directory(model_dir, output, overwrite=False):
     config = read_config(model_dir)
     arguments = backbone_arguments(config)
     state = read_state(model_dir)
+    layout.check_shapes(state, expected_shapes(state, arguments), str(model_dir))
     arrays = named_weights(state, arguments["num_layers"])
     del state
     head = head_arguments(config, arrays) if "head.logits.kernel" in arrays else None

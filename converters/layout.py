@@ -44,3 +44,15 @@ def put_layer_norm(out, target, state, source, tag, names=(("weight", "bias"),))
             out[f"{target}.beta"] = take(state, f"{source}.{bias}", tag)
             return
     raise ConversionError(f"{tag}: missing tensor {source + '.' + names[0][0]!r}.")
+
+
+def check_shapes(state, expected, source):
+    """Raises, naming the checkpoint key, for the first tensor whose shape differs from what the
+    checkpoint's own configuration implies (`expected`: key -> shape, in the file's layout).
+    Checked before any mapping, so the message speaks the checkpoint's language."""
+    for key, shape in expected.items():
+        if key in state and tuple(np.shape(state[key])) != tuple(shape):
+            raise ConversionError(
+                f"{source}: tensor {key!r} has shape {tuple(np.shape(state[key]))}; "
+                f"the checkpoint's configuration implies {tuple(shape)}."
+            )

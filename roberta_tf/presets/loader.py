@@ -9,7 +9,7 @@ from typing import Callable, Optional
 
 from absl import logging
 
-from roberta_tf.converters import huggingface
+from roberta_tf.converters import huggingface, layout
 from roberta_tf.converters.layout import ConversionError
 from roberta_tf.presets import hub, preset_format, registry, weights
 from roberta_tf.presets.preset_format import PresetError
@@ -164,6 +164,7 @@ def _from_huggingface_dir(directory, source):
         raise PresetError(str(error)) from None
     try:
         state = huggingface.read_state(directory)
+        layout.check_shapes(state, huggingface.expected_shapes(state, backbone), str(directory))
         arrays = huggingface.named_weights(state, backbone["num_layers"])
     except ConversionError as error:
         raise PresetError(f"{directory}: {error}") from None

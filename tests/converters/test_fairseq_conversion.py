@@ -6,7 +6,6 @@ references are fairseq's hub interface (`RobertaModel.from_pretrained`, `encode`
 over each file. The converted preset is loaded with `RobertaTextClassifier.from_preset`.
 """
 
-import copy
 import hashlib
 import json
 import pathlib

@@ -66,3 +66,18 @@ def test_directory_without_weights_is_refused(tmp_path):
     }))
     with pytest.raises(ConversionError, match="no model.safetensors or pytorch_model.bin"):
         huggingface.convert_directory(tmp_path, tmp_path / "preset")
+
+
+def test_tensor_of_the_wrong_shape_is_named(hf_classifier, tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    from roberta_tf.converters import huggingface
+    from roberta_tf.converters.layout import ConversionError
+
+    source = hf_fixtures.checkpoint_dir(hf_classifier, tmp_path / "hf")
+    state = load_file(str(source / "model.safetensors"))
+    key = "roberta.encoder.layer.1.intermediate.dense.weight"
+    state[key] = state[key][:-1]
+    save_file(state, str(source / "model.safetensors"))
+    with pytest.raises(ConversionError, match=r"layer\.1\.intermediate\.dense\.weight.*\(63, 32\).*\(64, 32\)"):
+        huggingface.convert_directory(source, tmp_path / "preset")
