@@ -103,7 +103,9 @@ def named_weights(state, num_layers):
     token_type_key = embeddings + "token_type_embeddings.weight"
     if token_type_key in state:
         token_types = np.asarray(state[token_type_key])
-        positions = positions + token_types[0]  # RoBERTa's token_type_ids are all 0
+        # RoBERTa's token_type_ids are all 0. Summed in float32, as the model adds them at run
+        # time: a float16 sum would round the fused table.
+        positions = positions.astype(np.float32) + token_types[0].astype(np.float32)
     out = {
         "embeddings.token_embedding": take(state, embeddings + "word_embeddings.weight", "huggingface"),
         "embeddings.position_embedding": positions,

@@ -81,3 +81,30 @@ def test_tensor_of_the_wrong_shape_is_named(hf_classifier, tmp_path):
     save_file(state, str(source / "model.safetensors"))
     with pytest.raises(ConversionError, match=r"layer\.1\.intermediate\.dense\.weight.*\(63, 32\).*\(64, 32\)"):
         huggingface.convert_directory(source, tmp_path / "preset")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_checkpoints_convert_exactly(hf_classifier, tmp_path, dtype):
+    """float16/bfloat16 weights become the float32 values they stand for (bfloat16 widened
+    bit-exactly by the reader)."""
+    import copy
+
+    import torch
+
+    from roberta_tf.converters import huggingface
+    from roberta_tf.models import RobertaTextClassifier
+
+    rounded = copy.deepcopy(hf_classifier).to(getattr(torch, dtype))
+    source = tmp_path / "hf"
+    source.mkdir()
+    rounded.config.save_pretrained(source)
+    torch.save(rounded.state_dict(), source / "pytorch_model.bin")
+    for name in ("vocab.json", "merges.txt"):
+        os.symlink(shared_path("roberta-base", name), source / name)
+    reference = rounded.float().eval()
+    classifier = RobertaTextClassifier.from_preset(str(huggingface.convert_directory(source, tmp_path / "preset")))
+    packed = classifier.preprocessor(TEXTS)
+    ids, mask = np.array(packed["token_ids"]), np.array(packed["padding_mask"]).astype(np.int64)
+    with torch.inference_mode():
+        expected = reference(input_ids=torch.from_numpy(ids).long(), attention_mask=torch.from_numpy(mask)).logits.numpy()
+    assert np.abs(classifier.predict(TEXTS, verbose=0) - expected).max() <= 1e-5
