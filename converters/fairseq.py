@@ -200,8 +200,8 @@ def convert_checkpoint(
             raise ConversionError(f"The {name} file is needed (pass it, or data_dir for the dictionaries).")
     args, state = read_checkpoint(checkpoint)
     arguments = backbone_arguments(args)
-    embeddings = take(state, encoder_prefix(state) + "embed_tokens.weight", str(checkpoint))
-    arguments["vocabulary_size"] = int(embeddings.shape[0])
+    # The shape only: a reference to the array would keep its checkpoint buffer alive.
+    arguments["vocabulary_size"] = int(take(state, encoder_prefix(state) + "embed_tokens.weight", str(checkpoint)).shape[0])
     bpe_vocabulary = vocabulary_lib.from_fairseq_files(encoder_json, vocab_bpe, dict_txt)
     if bpe_vocabulary.size != arguments["vocabulary_size"]:
         raise ConversionError(

@@ -72,7 +72,7 @@ def _write_contents(directory, backbone, classifier, preprocessor, source):
         variables = classifier.named_weights()
     backbone_config = preset_format.backbone_arguments(backbone.get_config())
     config = preset_format.new_config(backbone_config, classifier_config, preprocessor_config, tokenizer_config)
-    weights.write(directory / preset_format.WEIGHTS_FILE, weights.values(variables), metadata={"format": "pt"})
+    weights.write_variables(directory / preset_format.WEIGHTS_FILE, variables, metadata={"format": "pt"})
     _write_json(directory / preset_format.CONFIG_FILE, config)
     _write_json(directory / preset_format.METADATA_FILE, _metadata(directory, source))
 

@@ -264,7 +264,7 @@ def test_failed_save_leaves_no_directory(backbone_preset, tmp_path, monkeypatch)
     def failing_write(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(weights, "write", failing_write)
+    monkeypatch.setattr(weights, "write_variables", failing_write)
     parent = tmp_path / "parent"
     with pytest.raises(RuntimeError, match="simulated"):
         backbone.save_to_preset(str(parent / "preset"))
@@ -281,7 +281,7 @@ def test_failed_overwrite_keeps_the_old_preset(backbone_preset, tmp_path, monkey
     def failing_write(*args, **kwargs):
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(weights, "write", failing_write)
+    monkeypatch.setattr(weights, "write_variables", failing_write)
     with pytest.raises(RuntimeError, match="simulated"):
         small_backbone(seed=9).save_to_preset(str(target), overwrite=True)
     assert [p.name for p in target.parent.iterdir()] == ["preset"]
