@@ -24,29 +24,20 @@ def write_preset(output, backbone_arguments, arrays, bpe_vocabulary=None, head=N
         head: None (backbone-only) or `{"num_classes", "hidden_dim", "dropout", "label_names"}`.
         source: provenance for metadata.json.
     """
-    from roberta_tf.models import (
-        RobertaBackbone,
-        RobertaTextClassifier,
-        RobertaTextClassifierPreprocessor,
-        RobertaTokenizer,
-    )
+    from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
     from roberta_tf.presets import saver, weights
 
     logging.info("Building the model (%d layers, hidden %d).", backbone_arguments["num_layers"], backbone_arguments["hidden_dim"])
     backbone = RobertaBackbone(**backbone_arguments)
-    preprocessor = None
-    if bpe_vocabulary is not None:
-        tokenizer = RobertaTokenizer(
-            vocabulary=bpe_vocabulary.vocabulary, merges=[f"{a} {b}" for a, b in bpe_vocabulary.merges]
-        )
-        preprocessor = RobertaTextClassifierPreprocessor(tokenizer, sequence_length=backbone.max_sequence_length)
     classifier = None
     variables = backbone.named_weights()
     if head is not None:
-        classifier = RobertaTextClassifier(backbone, preprocessor=preprocessor, compile=False, **head)
+        classifier = RobertaTextClassifier(backbone, compile=False, **head)
         variables = classifier.named_weights()
     logging.info("Assigning %d tensors.", len(arrays))
     weights.assign(variables, arrays, (source or {}).get("path", "checkpoint"), consume=True)
     logging.info("Writing the preset to %s.", output)
-    saver.save_preset(output, backbone, classifier, preprocessor=preprocessor, source=source, overwrite=overwrite)
+    # The tokenizer files are written from the validated vocabulary; the tokenizer layer is
+    # built when the preset is loaded.
+    saver.save_preset(output, backbone, classifier, source=source, overwrite=overwrite, bpe_vocabulary=bpe_vocabulary)
     return output

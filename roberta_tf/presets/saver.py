@@ -13,7 +13,8 @@ from roberta_tf.presets import preset_format, weights
 from roberta_tf.presets.preset_format import PresetError
 
 
-def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source=None, overwrite=False):
+def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source=None, overwrite=False,
+                bpe_vocabulary=None):
     """Writes `backbone` (and `classifier`, and the tokenizer of its preprocessor) as a preset.
 
     Args:
@@ -24,6 +25,9 @@ def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source
             merges are written as vocab.json / merges.txt.
         source: provenance recorded in metadata.json (e.g. {"type": "fairseq", "path": ...}).
         overwrite: replace an existing preset directory (atomically); otherwise refuse.
+        bpe_vocabulary: without a preprocessor, a `BpeVocabulary` to write as the tokenizer
+            files, with a default preprocessor configuration (converters: building the
+            tokenizer layer only to save its files would cost ~4 s of merge tables).
     """
     target = pathlib.Path(preset_dir)
     if target.exists() and any(target.iterdir()) and not overwrite:
@@ -33,29 +37,36 @@ def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-preset-{target.name}-", dir=target.parent))
     try:
-        _write_contents(staging, backbone, classifier, preprocessor, source)
+        _write_contents(staging, backbone, classifier, preprocessor, source, bpe_vocabulary)
         _replace_dir(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _write_contents(directory, backbone, classifier, preprocessor, source):
+def _write_contents(directory, backbone, classifier, preprocessor, source, bpe_vocabulary=None):
     tokenizer_config = None
     preprocessor_config = None
+    match_special_tokens = False
     if preprocessor is not None:
-        tokenizer = preprocessor.tokenizer
-        _write_tokenizer_files(directory, tokenizer.bpe_vocabulary)
-        tokenizer_config = {
-            "type": "byte_level_bpe",
-            "vocabulary": preset_format.VOCABULARY_FILE,
-            "merges": preset_format.MERGES_FILE,
-            "match_special_tokens": tokenizer.match_special_tokens,
-        }
+        bpe_vocabulary = preprocessor.tokenizer.bpe_vocabulary
+        match_special_tokens = preprocessor.tokenizer.match_special_tokens
         preprocessor_config = {
             "sequence_length": preprocessor.sequence_length,
             "truncate": preprocessor.truncate,
             "padding": preprocessor.padding,
+        }
+    elif bpe_vocabulary is not None:
+        preprocessor_config = {
+            "sequence_length": backbone.max_sequence_length, "truncate": "round_robin", "padding": "max_length"
+        }
+    if bpe_vocabulary is not None:
+        _write_tokenizer_files(directory, bpe_vocabulary)
+        tokenizer_config = {
+            "type": "byte_level_bpe",
+            "vocabulary": preset_format.VOCABULARY_FILE,
+            "merges": preset_format.MERGES_FILE,
+            "match_special_tokens": match_special_tokens,
         }
     classifier_config = None
     variables = backbone.named_weights()

@@ -74,8 +74,10 @@ def assign(variables, arrays, source, allow_unused=(), consume=False):
             )
         if not np.issubdtype(value.dtype, np.floating):
             raise PresetError(f"{source}: weight {name!r} has dtype {value.dtype}, expected a float type.")
-    for name, variable in variables.items():
-        variable.assign(np.asarray(arrays[name]).astype(variable.dtype.as_numpy_dtype, copy=False))
+    # Smallest first: each assign makes a temporary copy of its tensor, and by the time the
+    # largest (the token embedding) goes in, the other consumed arrays are already freed.
+    for name in sorted(variables, key=lambda n: arrays[n].size):
+        variables[name].assign(np.asarray(arrays[name]).astype(variables[name].dtype.as_numpy_dtype, copy=False))
         if consume:
             del arrays[name]
 
