@@ -32,7 +32,7 @@ What it measures, in one run on one machine:
 
 The `convert` runs time the conversion's steps by wrapping the library functions the converter
 calls (module attributes: `read_checkpoint`, `named_weights`, `file_sha256`, `write_preset`,
-`weights.assign`, `saver.save_preset`, `weights.values`, `weights.write`, ...); the wrappers
+`weights.assign`, `saver.save_preset`, `weights.write_variables`, ...); the wrappers
 only read the clock and VmRSS. The `profile` run additionally resets the kernel's peak-RSS
 counter (`/proc/self/clear_refs` = 5) at each step boundary, so each step gets its own peak,
 and runs tracemalloc (numpy and Python buffers; TensorFlow's allocations are not traced), so
@@ -434,8 +434,7 @@ def run_worker(mode, spec):
 
         wrap(weights, "assign", "assign", before=before_assign if mode == "profile" else None)
         wrap(saver, "save_preset", "save_preset")
-        wrap(weights, "values", "variables_to_numpy")
-        wrap(weights, "write", "safetensors_write")
+        wrap(weights, "write_variables", "safetensors_write")
         wrap(saver, "_write_tokenizer_files", "tokenizer_files")
 
     recorder.mark("begin")
