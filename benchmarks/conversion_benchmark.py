@@ -425,7 +425,7 @@ def run_worker(mode, spec):
             wrap(huggingface, "read_state", "read_state")
             wrap(huggingface, "named_weights", "named_weights")
             wrap(huggingface, "read_tokenizer", "vocabulary")
-        wrap(build, "file_sha256", "sha256")
+        wrap(saver, "file_sha256", "sha256")
         wrap(build, "write_preset", "write_preset")
 
         def before_assign(variables, arrays, *args, **kwargs):
@@ -675,31 +675,6 @@ def write_plot(rows, path, title):
     return path
 
 
-def top_processes(limit=5):
-    """The busiest other processes (top's second sample, 0.5 s), for the load record."""
-    try:
-        out = subprocess.run(["top", "-bn2", "-d", "0.5", "-o", "%CPU", "-w", "512", "-c"], capture_output=True,
-                             text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = out.splitlines()
-    headers = [i for i, line in enumerate(lines) if line.lstrip().startswith("PID")]
-    if not headers:
-        return None
-    busy = []
-    for line in lines[headers[-1] + 1:]:
-        fields = line.split(None, 11)
-        if len(fields) < 12 or fields[0] == str(os.getpid()):
-            continue
-        try:
-            cpu = float(fields[8].replace(",", "."))
-        except ValueError:
-            continue
-        if cpu > 0:
-            busy.append({"pid": int(fields[0]), "cpu_percent": cpu, "command": fields[11][:160]})
-    return busy[:limit]
-
-
 def main(argv):
     del argv
     if FLAGS.worker:
@@ -715,7 +690,7 @@ def main(argv):
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     started = time.perf_counter()
-    info = environment.machine_info(PACKAGES, top_processes_at_start=top_processes(),
+    info = environment.machine_info(PACKAGES, top_processes_at_start=environment.top_processes(),
                                     memory_total_kb=_meminfo().get("MemTotal"),
                                     memory_available_kb_at_start=_meminfo().get("MemAvailable"))
     logging.info("Load average %.2f at start; busiest processes: %s", info["load_average_at_start"][0],
@@ -749,7 +724,7 @@ def main(argv):
 
     rows = [summarize(name, specs[name], runs[name]) for name in specs]
     info["load_average_at_end"] = os.getloadavg()
-    info["top_processes_at_end"] = top_processes()
+    info["top_processes_at_end"] = environment.top_processes()
     output_dir = Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     report = {

@@ -68,7 +68,6 @@ import gc
 import importlib.util
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -558,35 +557,10 @@ def add_derived(results, peak):
 # ----------------------------------------------------------------------------- reporting
 
 
-def top_processes(limit=5):
-    """The busiest other processes (top's second sample, 0.5 s), for the load record."""
-    try:
-        out = subprocess.run(["top", "-bn2", "-d", "0.5", "-o", "%CPU", "-w", "512", "-c"], capture_output=True,
-                             text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    lines = out.splitlines()
-    headers = [i for i, line in enumerate(lines) if line.lstrip().startswith("PID")]
-    if not headers:
-        return None
-    busy = []
-    for line in lines[headers[-1] + 1:]:
-        fields = line.split(None, 11)
-        if len(fields) < 12 or fields[0] == str(os.getpid()):
-            continue
-        try:
-            cpu = float(fields[8].replace(",", "."))
-        except ValueError:
-            continue
-        if cpu > 0:
-            busy.append({"pid": int(fields[0]), "cpu_percent": cpu, "command": fields[11][:160]})
-    return busy[:limit]
-
-
 def machine_info(threads):
     return environment.machine_info(
         PACKAGES,
-        top_processes_at_start=top_processes(),
+        top_processes_at_start=environment.top_processes(),
         threads=threads,
         tf_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
     )
@@ -758,7 +732,7 @@ def main(argv):
     output_dir = Path(FLAGS.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     info["load_average_at_end"] = os.getloadavg()
-    info["top_processes_at_end"] = top_processes()
+    info["top_processes_at_end"] = environment.top_processes()
     report = {
         "machine": info,
         "config": {"quick": FLAGS.quick, "geometry_name": geometry_name, "geometry": geometry,

@@ -1,16 +1,6 @@
 """Shared last step of every converter: named arrays -> roberta_tf model -> preset directory."""
 
-import hashlib
-
 from absl import logging
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_preset(output, backbone_arguments, arrays, bpe_vocabulary=None, head=None, source=None, overwrite=False):

@@ -192,6 +192,7 @@ def convert_checkpoint(
         The preset directory (pathlib.Path).
     """
     from roberta_tf.converters import build
+    from roberta_tf.presets import saver
     from roberta_tf.tokenizers import vocabulary as vocabulary_lib
 
     dict_txt, label_dict = _data_dir_files(data_dir, dict_txt, label_dict)
@@ -218,7 +219,7 @@ def convert_checkpoint(
     source = {
         "type": "fairseq",
         "path": str(checkpoint),
-        "sha256": build.file_sha256(checkpoint),
+        "sha256": saver.file_sha256(checkpoint),
         "head": head,
         "dict": str(dict_txt),
         "label_dict": str(label_dict) if label_dict else None,

@@ -204,6 +204,7 @@ def convert_directory(model_dir, output, overwrite=False):
     """A Hugging Face RoBERTa checkpoint directory -> a roberta_tf preset directory (with the
     classification head and `id2label` names when it is a RobertaForSequenceClassification)."""
     from roberta_tf.converters import build
+    from roberta_tf.presets import saver
 
     model_dir = pathlib.Path(model_dir)
     config = read_config(model_dir)
@@ -221,5 +222,5 @@ def convert_directory(model_dir, output, overwrite=False):
     weights_file = next(p for p in (model_dir / "model.safetensors", model_dir / "pytorch_model.bin",
                                     model_dir / "model.safetensors.index.json") if p.is_file())
     source = {"type": "huggingface", "path": str(model_dir), "weights": weights_file.name,
-              "sha256": build.file_sha256(weights_file)}
+              "sha256": saver.file_sha256(weights_file)}
     return build.write_preset(pathlib.Path(output), arguments, arrays, bpe_vocabulary, head, source, overwrite)
