@@ -69,6 +69,8 @@ if str(REPO_ROOT) not in sys.path:
 
 from absl import app, flags, logging  # noqa: E402
 
+import environment  # noqa: E402  (benchmarks/environment.py)
+
 FLAGS = flags.FLAGS
 PACKAGES = ["tensorflow", "tf-keras", "torch", "transformers", "safetensors", "numpy", "absl-py", "matplotlib",
             "roberta-tf"]
@@ -623,13 +625,8 @@ def format_profile(row):
 
 
 def write_plot(rows, path, title):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logging.info("matplotlib is not installed: skipping the plot.")
+    plt = environment.pyplot()
+    if plt is None:
         return None
     names = [r["variant"] for r in rows]
     xs = range(len(rows))
@@ -684,8 +681,6 @@ def main(argv):
         return
 
     import tensorflow as tf
-
-    import environment  # benchmarks/environment.py
 
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)

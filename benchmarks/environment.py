@@ -82,6 +82,22 @@ def top_processes(limit=5):
     return busy[:limit]
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or None (logged) when matplotlib is
+    not installed: the benchmarks then skip their plot and still write the table and JSON."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        from absl import logging
+
+        logging.info("matplotlib is not installed: skipping the plot.")
+        return None
+    return plt
+
+
 def format_value(value, spec):
     """A table cell: `-` for a missing value."""
     return "-" if value is None else format(value, spec)

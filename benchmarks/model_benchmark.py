@@ -588,13 +588,8 @@ def format_table(results):
 
 def write_plot(results, peak, path, title):
     """Median latency (log scale) and % of the matmul peak per case and engine."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logging.info("matplotlib is not installed: skipping the plot.")
+    plt = environment.pyplot()
+    if plt is None:
         return None
     ok = [r for r in results if r["status"] == "ok"]
     if not ok:

@@ -398,13 +398,8 @@ def format_targets(targets):
 
 def write_plot(results, path):
     """Grouped bar chart of texts/s per engine and dataset (log scale); skipped without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        logging.info("matplotlib is not installed: skipping the plot.")
+    plt = environment.pyplot()
+    if plt is None:
         return None
     ok = [r for r in results if r["status"] == "ok"]
     engines = list(dict.fromkeys(r["engine"] for r in ok))
