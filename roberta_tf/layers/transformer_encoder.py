@@ -5,6 +5,7 @@ import tf_keras as keras
 
 from roberta_tf.layers import initializers
 from roberta_tf.layers.dense import ProjectionDense
+from roberta_tf.layers.layer_norm import LayerNorm
 from roberta_tf.layers.self_attention import SelfAttention
 
 
@@ -64,9 +65,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
         self.attention = SelfAttention(
             num_heads, hidden_dim, dropout, kernel_initializer=self.kernel_initializer, dtype=policy, name="attention"
         )
-        self.attention_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="attention_layer_norm"
-        )
+        self.attention_layer_norm = LayerNorm(self.layer_norm_epsilon, policy, "attention_layer_norm")
         self.intermediate = ProjectionDense(
             intermediate_dim,
             activation=ACTIVATIONS[activation],
@@ -77,9 +76,7 @@ class TransformerEncoderLayer(keras.layers.Layer):
         self.output_dense = ProjectionDense(
             hidden_dim, kernel_initializer=self.kernel_initializer, dtype=policy, name="output"
         )
-        self.feedforward_layer_norm = keras.layers.LayerNormalization(
-            epsilon=self.layer_norm_epsilon, dtype=policy, name="feedforward_layer_norm"
-        )
+        self.feedforward_layer_norm = LayerNorm(self.layer_norm_epsilon, policy, "feedforward_layer_norm")
         self.residual_dropout = keras.layers.Dropout(self.dropout, dtype=policy)
 
     def build(self, input_shape):

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from roberta_tf.layers import RobertaEmbedding, TransformerEncoderLayer, attention_bias
+from roberta_tf.layers.layer_norm import LayerNorm
 from roberta_tf.layers.transformer_encoder import ACTIVATIONS
 
 
@@ -32,8 +33,9 @@ class RobertaBackbone(keras.Model):
             `encoder_normalize_before=True`); RoBERTa itself is post-LN.
         embedding_layer_norm: LayerNorm after the embeddings (fairseq's `layernorm_embedding`,
             True for RoBERTa).
-        dtype: a dtype or tf-keras mixed-precision policy ("mixed_bfloat16"); softmax and
-            LayerNorm run in float32 whatever the policy.
+        dtype: a dtype or tf-keras mixed-precision policy: "mixed_bfloat16" (float32
+            weights, bfloat16 math: training) or "bfloat16" (weights stored in bfloat16: the
+            serving-time encoder). Softmax and LayerNorm run in float32 whatever the policy.
 
     Call arguments:
         inputs: `{"token_ids": int [batch, length], "padding_mask": bool/int [batch, length]}`.
@@ -76,7 +78,7 @@ class RobertaBackbone(keras.Model):
             vocabulary_size, max_sequence_length, hidden_dim, dtype=dtype, name="embeddings"
         )
         embeddings_layer_norm = (
-            keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="embeddings_layer_norm")
+            LayerNorm(layer_norm_epsilon, dtype, "embeddings_layer_norm")
             if embedding_layer_norm
             else None
         )
@@ -96,7 +98,7 @@ class RobertaBackbone(keras.Model):
             for i in range(num_layers)
         ]
         final_layer_norm = (
-            keras.layers.LayerNormalization(epsilon=layer_norm_epsilon, dtype=dtype, name="final_layer_norm")
+            LayerNorm(layer_norm_epsilon, dtype, "final_layer_norm")
             if normalize_before
             else None
         )

@@ -63,14 +63,22 @@ class RobertaTextClassifier(Task):
         pooled_dense = ProjectionDense(hidden_dim, activation="tanh", dtype=policy, name="pooled_dense")
         output_dropout = keras.layers.Dropout(dropout, dtype=policy, name="output_dropout")
         # Logits leave the model in float32 whatever the policy (softmax/loss precision).
-        output_dense = ProjectionDense(num_classes, activation=activation, dtype="float32", name="logits")
+        output_dense = ProjectionDense(num_classes, dtype="float32", name="logits")
+        has_activation = keras.activations.get(activation) is not keras.activations.linear
+        output_activation = (
+            keras.layers.Activation(activation, dtype="float32", name="activation") if has_activation else None
+        )
 
         # === Functional model ===
         inputs = backbone.input
         x = backbone(inputs)[:, backbone.start_token_index, :]
         x = output_dropout(pooled_dense(pooled_dropout(x)))
-        outputs = output_dense(x)
+        logits = output_dense(x)
+        outputs = output_activation(logits) if output_activation is not None else logits
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # Outside Keras tracking: `logits_model()` builds on it (exports need the logits
+        # before `activation`, and a tracked second model would save the weights twice).
+        self.__dict__["_symbolic_logits"] = None if output_activation is None else (inputs, logits)
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.pooled_dropout = pooled_dropout
@@ -111,6 +119,17 @@ class RobertaTextClassifier(Task):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy()]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def logits_model(self):
+        """A functional model sharing this classifier's layers that returns the logits before
+        `activation` (the same model when `activation` is None). Serving exports use it to
+        answer with both logits and probabilities."""
+        if self.__dict__["_symbolic_logits"] is None:
+            return self
+        if "_logits_model" not in self.__dict__:
+            inputs, logits = self.__dict__["_symbolic_logits"]
+            self.__dict__["_logits_model"] = keras.Model(inputs, logits, name=f"{self.name}_logits")
+        return self.__dict__["_logits_model"]
 
     def named_weights(self):
         """Backbone weights plus the head's, under the preset format's names."""

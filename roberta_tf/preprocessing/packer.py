@@ -94,7 +94,9 @@ def pack(segments, sequence_length, start_id, end_id, pad_id, truncate="round_ro
         b_begin = a_end + 2
         b_end = b_begin + kept[1]
         total = b_end + 1
-    width = sequence_length if padding == "max_length" else tf.reduce_max(tf.concat([total, [0]], 0))
+    # "longest" of an empty batch is `num_special` wide (the shortest packed row), so the
+    # `<s>` column exists and a model answers an empty batch with [0, classes].
+    width = sequence_length if padding == "max_length" else tf.reduce_max(tf.concat([total, [num_special]], 0))
 
     position = tf.range(width)[tf.newaxis, :]  # [1, width]
 

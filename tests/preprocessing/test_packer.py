@@ -27,8 +27,12 @@ def test_single_and_pair_layout_with_distinctive_ids():
 def test_pad_to_longest_and_empty_batch():
     ids, mask = packer.pack([ragged([[5], [5, 6, 7]])], 512, 0, 2, 1, padding="longest")
     assert ids.shape == (2, 5)
+    # An empty batch is as wide as the shortest packed row, so a model can still take
+    # column 0 (`<s>`) and answer [0, classes].
     ids, mask = packer.pack([ragged([])], 512, 0, 2, 1, padding="longest")
-    assert ids.shape == (0, 0)
+    assert ids.shape == (0, 2) and mask.shape == (0, 2)
+    ids, _ = packer.pack([ragged([]), ragged([])], 512, 0, 2, 1, padding="longest")
+    assert ids.shape == (0, 4)
     ids, _ = packer.pack([ragged([])], 16, 0, 2, 1)
     assert ids.shape == (0, 16)
 
