@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "tokenize": "roberta_tf.cli.tokenize",
     "convert": "roberta_tf.cli.convert",
     "verify": "roberta_tf.cli.verify",
+    "export": "roberta_tf.cli.export",
 }
 
 DESCRIPTION = "RoBERTa tokenizer and text classifier tools on TensorFlow."

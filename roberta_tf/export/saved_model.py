@@ -1,0 +1,275 @@
+"""Exports a classifier as a TF Serving model version: `BASE/NAME/N/` (a SavedModel).
+
+    export_saved_model(classifier, tokenizer, "models/roberta_classifier")  # -> .../1, .../2, ...
+
+What a version holds:
+    saved_model.pb, variables/      the `ClassifierServingModule` (four signatures)
+    assets/roberta_tf_export.json   metadata: labels, sequence length, precision, tokenizer
+                                    and source hashes, roberta_tf version (`metadata_file` on
+                                    the loaded object gives its path)
+    assets.extra/tf_serving_warmup_requests   PredictionLog records (see `warmup.py`)
+
+Atomic: the version is built in a hidden staging directory beside it (`.tmp-export-PID-*`,
+which TF Serving ignores: it loads only numeric directories), reloaded from disk, checked
+(core TF ops only; every warmup request answers; outputs equal the in-process module's), and
+only then renamed to its number. An interrupted export leaves no numbered directory; a
+killed one leaves its staging directory, which the next export removes.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+import roberta_tf
+from roberta_tf.export import precision as precision_lib
+from roberta_tf.export import serving_module, warmup
+
+METADATA_FILE = "roberta_tf_export.json"
+STAGING_PREFIX = ".tmp-export-"
+_STAGING_PATTERN = re.compile(re.escape(STAGING_PREFIX) + r"(\d+)-")
+# Outputs of the reloaded model must equal the in-process module's (same graph, same kernels).
+VERIFY_TOLERANCE = 1e-5
+
+
+@dataclasses.dataclass
+class ExportResult:
+    path: pathlib.Path
+    version: int
+    metadata: dict
+
+
+def export_saved_model(
+    classifier,
+    tokenizer,
+    output,
+    version=None,
+    *,
+    sequence_length=None,
+    truncate="round_robin",
+    precision=precision_lib.DEFAULT_PRECISION,
+    jit_compile=False,
+    source=None,
+    tokenizer_files=(),
+    warmup_requests=True,
+):
+    """Writes `output/<version>/` atomically and returns an `ExportResult`.
+
+    Args:
+        classifier, tokenizer: a `RobertaTextClassifier` and its `RobertaTokenizer`.
+        output: the model's base path `BASE/NAME` (created if missing). NAME is the model
+            name the warmup requests carry.
+        version: a positive int; default: one more than the highest existing version.
+        sequence_length, truncate, precision, jit_compile: see `ClassifierServingModule`.
+        source: provenance recorded in the metadata (e.g. the preset's metadata.json).
+        tokenizer_files: paths whose SHA-256 the metadata records (vocab.json, merges.txt).
+        warmup_requests: write `assets.extra/tf_serving_warmup_requests`.
+
+    Raises:
+        FileExistsError: `version` exists already.
+        RuntimeError: the written model failed verification (nothing is left behind).
+    """
+    base = pathlib.Path(output).absolute()
+    base.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(base)
+    version = next_version(base) if version is None else _check_version(base, version)
+    module = serving_module.ClassifierServingModule(
+        classifier, tokenizer, sequence_length=sequence_length, truncate=truncate,
+        precision=precision, jit_compile=jit_compile,
+    )
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base))
+    try:
+        metadata = _metadata(module, classifier, version, source, tokenizer_files)
+        requests = _warmup_inputs(module) if warmup_requests else []
+        _write(module, staging, base.name, metadata, requests)
+        verify_saved_model(staging, module, requests)
+        target = base / str(version)
+        os.rename(staging, target)  # atomic on one filesystem; fails if `target` appeared meanwhile
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logging.info("Exported %s (version %d, %s%s).", target, version, precision, ", XLA" if jit_compile else "")
+    return ExportResult(target, version, metadata)
+
+
+def export_preset(preset, output, version=None, *, sequence_length=None, **options):
+    """`export_saved_model` of a preset's classifier and tokenizer (what `roberta-tf export
+    saved_model` runs). The truncation limit defaults to the preset preprocessor's
+    `sequence_length`; the metadata records the preset's provenance and file hashes."""
+    from roberta_tf.models.roberta_text_classifier import RobertaTextClassifier
+    from roberta_tf.presets import loader
+
+    contents = loader.resolve(preset)
+    classifier = RobertaTextClassifier.from_preset(contents, preprocessor=None)
+    tokenizer = loader.load_tokenizer(contents)
+    if sequence_length is None:
+        sequence_length = (contents.config.get("preprocessor") or {}).get("sequence_length")
+    tokenizer_files = [p for p in (contents.vocabulary, contents.merges) if isinstance(p, pathlib.Path)]
+    source = {"preset": contents.source, **_preset_metadata(contents.source)}
+    return export_saved_model(
+        classifier, tokenizer, output, version, sequence_length=sequence_length, source=source,
+        tokenizer_files=tokenizer_files, **options,
+    )
+
+
+def _preset_metadata(source):
+    path = pathlib.Path(source) / "metadata.json"
+    try:
+        return {"preset_metadata": json.loads(path.read_text(encoding="utf-8"))}
+    except (OSError, ValueError):
+        return {}
+
+
+def next_version(base):
+    """One more than the highest numeric subdirectory of `base` (1 if there is none)."""
+    return max(versions(base), default=0) + 1
+
+
+def versions(base):
+    """The model versions (numeric subdirectories) under `base`, as TF Serving sees them."""
+    base = pathlib.Path(base)
+    if not base.is_dir():
+        return []
+    return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def remove_stale_staging(base):
+    """Removes staging directories left by exports whose process is gone (killed mid-way)."""
+    for path in pathlib.Path(base).glob(f"{STAGING_PREFIX}*"):
+        match = _STAGING_PATTERN.match(path.name)
+        if match and not _process_alive(int(match.group(1))):
+            logging.info("Removing %s, left by an interrupted export.", path)
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def saved_model_op_types(export_dir):
+    """Every op type in the SavedModel's graph and function library."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((pathlib.Path(export_dir) / "saved_model.pb").read_bytes())
+    ops = set()
+    for meta_graph in proto.meta_graphs:
+        ops.update(node.op for node in meta_graph.graph_def.node)
+        for function in meta_graph.graph_def.library.function:
+            ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def non_core_ops(export_dir):
+    """Op types that core TensorFlow does not define (tensorflow_text's, custom ops): a
+    server without their op library cannot load the model. Should be empty."""
+    return sorted(op for op in saved_model_op_types(export_dir) if not hasattr(tf.raw_ops, op))
+
+
+def verify_saved_model(export_dir, module, requests):
+    """Reloads `export_dir` and checks it: core ops only; each request answers on the named
+    signature as the in-process `module` does (within VERIFY_TOLERANCE)."""
+    extra = non_core_ops(export_dir)
+    if extra:
+        raise RuntimeError(f"The exported graph uses ops outside core TensorFlow: {extra}")
+    loaded = tf.saved_model.load(str(export_dir))
+    missing = set(serving_module.SIGNATURES) - set(loaded.signatures)
+    if missing:
+        raise RuntimeError(f"The exported model lacks signatures {sorted(missing)}")
+    for signature_name, inputs in requests:
+        tensors = _as_tensors(loaded.signatures[signature_name], inputs)
+        got = loaded.signatures[signature_name](**tensors)
+        want = getattr(module, signature_name)(**tensors)
+        for name, value in want.items():
+            _check_equal(signature_name, name, value.numpy(), got[name].numpy())
+
+
+def _check_equal(signature_name, name, want, got):
+    if want.shape != got.shape:
+        raise RuntimeError(f"{signature_name}/{name}: the reloaded model gives shape {got.shape}, expected {want.shape}")
+    if want.dtype.kind == "f":
+        close = np.allclose(got, want, rtol=0, atol=VERIFY_TOLERANCE)
+    else:
+        close = np.array_equal(got, want)
+    if not close:
+        raise RuntimeError(f"{signature_name}/{name}: the reloaded model's output differs from the in-process model's")
+
+
+def _as_tensors(function, inputs):
+    specs = function.structured_input_signature[1]
+    return {name: _tensor(value, specs[name]) for name, value in inputs.items()}
+
+
+def _tensor(value, spec):
+    array = np.asarray(value, dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
+    if array.size == 0:
+        array = array.reshape([0] * spec.shape.rank)
+    return tf.constant(array, spec.dtype)
+
+
+def _warmup_inputs(module):
+    def token_ids_for(texts):
+        packed = module.tokenize(tf.constant(texts))
+        return packed["token_ids"].numpy(), packed["padding_mask"].numpy()
+
+    return warmup.warmup_inputs(module.sequence_length, token_ids_for)
+
+
+def _write(module, staging, model_name, metadata, requests):
+    """tf.saved_model.save into `staging`, plus the metadata asset and the warmup file."""
+    with tempfile.TemporaryDirectory() as scratch:
+        metadata_path = pathlib.Path(scratch) / METADATA_FILE
+        metadata_path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        # A tracked Asset is copied into assets/ and restored as `loaded.metadata_file`.
+        module.metadata_file = tf.saved_model.Asset(str(metadata_path))
+        tf.saved_model.save(module, str(staging), signatures=module.signatures())
+    if requests:
+        (staging / warmup.WARMUP_DIR).mkdir()
+        warmup.write_warmup_file(
+            staging / warmup.WARMUP_DIR / warmup.WARMUP_FILE, model_name, requests, module.input_dtypes()
+        )
+
+
+def _metadata(module, classifier, version, source, tokenizer_files):
+    from roberta_tf.presets.saver import file_sha256
+
+    return {
+        "format": "roberta_tf.saved_model/1",
+        "roberta_tf_version": roberta_tf.__version__,
+        "tensorflow_version": tf.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "version": version,
+        "signatures": list(serving_module.SIGNATURES),
+        "label_names": module.label_names,
+        "num_classes": module.num_classes,
+        "multi_label": module.multi_label,
+        "sequence_length": module.sequence_length,
+        "truncate": module.truncate,
+        "precision": module.precision,
+        "jit_compile": module.jit_compile,
+        "backbone": classifier.backbone.get_config(),
+        "tokenizer_files": {pathlib.Path(p).name: file_sha256(p) for p in tokenizer_files},
+        "source": source,
+    }
+
+
+def _check_version(base, version):
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"version must be a positive int. Received: {version!r}")
+    if (base / str(version)).exists():
+        raise FileExistsError(f"{base / str(version)} exists; TF Serving versions are immutable: choose another.")
+    return version
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
