@@ -41,6 +41,12 @@ def batching_parameters_class():
                           type_name=f".google.protobuf.{wrapper}")
     message.field.add(name="allowed_batch_sizes", number=6, label=field.LABEL_REPEATED, type=field.TYPE_INT64)
     message.field.add(name="pad_variable_length_inputs", number=7, label=field.LABEL_OPTIONAL, type=field.TYPE_BOOL)
+    # Newer fields (TF Serving >= 2.3, large batch splitting); the text format matches by name,
+    # so only the names and wrapper types matter here, not these field numbers.
+    for number, name, wrapper in ((8, "enable_large_batch_splitting", "BoolValue"),
+                                  (9, "max_execution_batch_size", "Int64Value")):
+        message.field.add(name=name, number=number, label=field.LABEL_OPTIONAL, type=field.TYPE_MESSAGE,
+                          type_name=f".google.protobuf.{wrapper}")
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters"))
 
@@ -58,13 +64,17 @@ def test_models_config_parses_as_model_server_config():
 
 def test_batching_parameters_parse_and_are_consistent():
     parameters = text_format.Parse((SERVING / "batching_parameters.txt").read_text(), batching_parameters_class()())
-    assert parameters.max_batch_size.value == 32
+    # Requests up to max_batch_size rows are accepted and split into runs of at most
+    # max_execution_batch_size rows (otherwise a request of 33 texts would be refused).
+    assert parameters.enable_large_batch_splitting.value
+    assert parameters.max_execution_batch_size.value == 32
+    assert parameters.max_batch_size.value >= 1024
     assert 0 <= parameters.batch_timeout_micros.value <= 10_000  # the batching guide's CPU range
     assert parameters.num_batch_threads.value >= 1
     assert parameters.max_enqueued_batches.value >= parameters.num_batch_threads.value
     sizes = list(parameters.allowed_batch_sizes)
     if sizes:  # the server refuses to start otherwise
-        assert sizes == sorted(set(sizes)) and sizes[-1] == parameters.max_batch_size.value
+        assert sizes == sorted(set(sizes)) and sizes[-1] == parameters.max_execution_batch_size.value
     # Padding fills with each tensor's first element: padding_mask would be padded with 1s.
     assert not parameters.pad_variable_length_inputs
 
@@ -83,7 +93,7 @@ def test_max_batch_size_admits_every_warmup_request():
     for signature, inputs in requests:
         sizes = {len(value) for value in inputs.values()}
         assert len(sizes) == 1, (signature, sizes)  # batchable: one 0-th dimension per request
-        assert sizes.pop() <= parameters.max_batch_size.value, signature
+        assert sizes.pop() <= parameters.max_execution_batch_size.value, signature
 
 
 def default_value(value):
