@@ -378,10 +378,22 @@ def export_onnx(model, path, geometry):
     raise RuntimeError(f"every ONNX exporter failed: {errors}")
 
 
+def ort_session(path, threads):
+    """An ONNX Runtime CPU session as every benchmark runs it: `threads` intra-op threads,
+    one inter-op thread, sequential execution, all graph optimizations (ORT_ENABLE_ALL)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def onnxruntime_engines(geometry, threads, workdir):
     require("onnxruntime")
     import onnx
-    import onnxruntime as ort
 
     _torch_threads(threads)
     model = _torch_model(geometry)
@@ -396,12 +408,7 @@ def onnxruntime_engines(geometry, threads, workdir):
     for node in graph.node:
         op_types[node.op_type] = op_types.get(node.op_type, 0) + 1
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    session = ort_session(path, threads)
     input_names = [i.name for i in session.get_inputs()]
     output_names = [session.get_outputs()[0].name]
 
