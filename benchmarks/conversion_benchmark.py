@@ -735,7 +735,7 @@ def main(argv):
         "total_seconds": time.perf_counter() - started,
     }
     json_path = output_dir / "conversion_benchmark.json"
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    environment.write_json(json_path, report)
     title = (f"RoBERTa checkpoint -> preset conversion ({geometry_name} geometry), fresh process per run, "
              f"median of {repeats}; {environment.cpu_model()}, {info['cpu_count']} CPUs")
     plot_path = write_plot(rows, output_dir / "conversion_benchmark.png", title)

@@ -1,9 +1,11 @@
 """What every benchmark records about where it ran: machine, packages, commit, TF threads."""
 
 import importlib.metadata
+import json
 import os
 import pathlib
 import platform
+import statistics
 import subprocess
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -101,3 +103,20 @@ def pyplot():
 def format_value(value, spec):
     """A table cell: `-` for a missing value."""
     return "-" if value is None else format(value, spec)
+
+
+def write_json(path, report):
+    """Writes a benchmark's JSON result (UTF-8, indented; non-JSON values as strings)."""
+    pathlib.Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def load_summary(info, threads, other_loads):
+    """One line on the machine and how quiet it was: CPUs, threads per engine, load averages
+    and the cores other processes used during the measurements (`other_loads`)."""
+    other_loads = [load for load in other_loads if load is not None]
+    return (
+        f"{info['cpu_count']} CPUs ({info['cpu_model']}), {threads} threads per engine; load average "
+        f"{info['load_average_at_start'][0]:.2f} at start / {info['load_average_at_end'][0]:.2f} at end; other "
+        f"processes used {max(other_loads, default=0):.2f} cores at most during a measurement "
+        f"(mean {statistics.mean(other_loads) if other_loads else 0:.2f})."
+    )

@@ -66,7 +66,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import dataclasses
 import gc
 import importlib.util
-import json
 import statistics
 import sys
 import tempfile
@@ -748,17 +747,13 @@ def main(argv):
         "total_seconds": time.perf_counter() - started,
     }
     json_path = output_dir / "model_benchmark.json"
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    environment.write_json(json_path, report)
     g = geometry
     title = (f"RoBERTa classifier forward pass, float32, {g['num_layers']} layers x {g['hidden_dim']} "
              f"({geometry_name}), {threads} threads, {environment.cpu_model()}")
     plot_path = write_plot(results, peak, output_dir / "model_benchmark.png", title)
 
-    others = [r["other_load_cores"] for r in results if r.get("other_load_cores") is not None]
-    print(f"\n{info['cpu_count']} CPUs ({info['cpu_model']}), {info['platform']}, {threads} threads per engine; "
-          f"load average {info['load_average_at_start'][0]:.2f} at start / {info['load_average_at_end'][0]:.2f} at "
-          f"end; other processes used {max(others, default=0):.2f} cores at most during a measurement "
-          f"(mean {statistics.mean(others) if others else 0:.2f}).")
+    print("\n" + environment.load_summary(info, threads, [r.get("other_load_cores") for r in results]))
     print(f"Geometry {geometry_name}: {g}; float32, padding_mask all ones. Median/p90 over >= "
           f"{timing['min_calls']} calls (batch 1) / {timing['min_calls_batched']} (batched) and >= "
           f"{timing['min_seconds']:g} s per case.")

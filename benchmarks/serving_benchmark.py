@@ -73,7 +73,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import dataclasses  # noqa: E402
 import gc  # noqa: E402
 import importlib.util  # noqa: E402
-import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -847,18 +846,14 @@ def main(argv):
         "total_seconds": time.perf_counter() - started,
     }
     json_path = output_dir / "serving_benchmark.json"
-    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    environment.write_json(json_path, report)
     g = geometry
     title = (f"RoBERTa classifier end to end (strings -> logits), {g['num_layers']} layers x {g['hidden_dim']} "
              f"({geometry_name}), SST-2 dev, {threads} threads, {environment.cpu_model()}")
     plot_path = write_plot(results, output_dir / "serving_benchmark.png", title)
 
-    others = [m["other_load_cores"] for r in results for m in (r.get("b1") or {}, r.get("b32") or {})
-              if m.get("other_load_cores") is not None]
-    print(f"\n{info['cpu_count']} CPUs ({info['cpu_model']}), {threads} threads per engine; load average "
-          f"{info['load_average_at_start'][0]:.2f} at start / {info['load_average_at_end'][0]:.2f} at end; other "
-          f"processes used {max(others, default=0):.2f} cores at most during a measurement "
-          f"(mean {statistics.mean(others) if others else 0:.2f}).")
+    others = [m.get("other_load_cores") for r in results for m in (r.get("b1") or {}, r.get("b32") or {})]
+    print("\n" + environment.load_summary(info, threads, others))
     print(f"Geometry {geometry_name} ({setup.get('params')} params), SST-2 dev: batch 1 = first "
           f"{len(b1_inputs)} sentences x {config['b1_passes']} passes ({shapes['b1']} distinct lengths); batch 32 = "
           f"first {len(b32_inputs)} batches x {config['b32_passes']} passes ({shapes['b32']} distinct shapes). "

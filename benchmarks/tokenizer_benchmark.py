@@ -465,7 +465,7 @@ def main(argv):
         "total_seconds": time.perf_counter() - started,
     }
     json_path = output_dir / "tokenizer_benchmark.json"
-    json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    environment.write_json(json_path, report)
     plot_path = write_plot(results, output_dir / "tokenizer_benchmark.png")
 
     print(f"\n{info['cpu_count']} CPUs, {info['platform']}, load average {info['load_average_at_start'][0]:.2f} "
