@@ -71,7 +71,8 @@ def export_saved_model(
         sequence_length, truncate, precision, jit_compile: see `ClassifierServingModule`.
         source: provenance recorded in the metadata (e.g. the preset's metadata.json).
         tokenizer_files: paths whose SHA-256 the metadata records (vocab.json, merges.txt).
-        warmup_requests: write `assets.extra/tf_serving_warmup_requests`.
+        warmup_requests: write `assets.extra/tf_serving_warmup_requests` (the same requests
+            verify the export either way).
 
     Raises:
         FileExistsError: `version` exists already.
@@ -88,8 +89,10 @@ def export_saved_model(
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base))
     try:
         metadata = _metadata(module, classifier, version, source, tokenizer_files)
-        requests = _warmup_inputs(module) if warmup_requests else []
-        _write(module, staging, base.name, metadata, requests)
+        # The warmup requests also verify the export (every signature, several shapes), so
+        # they are built and replayed even when no warmup file is written.
+        requests = _warmup_inputs(module)
+        _write(module, staging, base.name, metadata, requests if warmup_requests else [])
         verify_saved_model(staging, module, requests)
         target = base / str(version)
         os.rename(staging, target)  # atomic on one filesystem; fails if `target` appeared meanwhile

@@ -281,6 +281,19 @@ def test_a_failed_export_leaves_nothing(classifier, roberta_tokenizer, tmp_path,
     assert list(base.iterdir()) == []
 
 
+def test_verification_catches_a_model_that_answers_differently(exported, classifier, roberta_tokenizer):
+    module = serving_module.ClassifierServingModule(classifier, roberta_tokenizer, sequence_length=SEQUENCE_LENGTH)
+    requests = [("serving_default", {"text": TEXTS[:2]})]
+    saved_model.verify_saved_model(exported.path, module, requests)  # the same model passes
+    original = classifier.output_dense.bias.numpy()
+    try:
+        classifier.output_dense.bias.assign(original + 1e-3)
+        with pytest.raises(RuntimeError, match="serving_default/logits: the reloaded model's output differs"):
+            saved_model.verify_saved_model(exported.path, module, requests)
+    finally:
+        classifier.output_dense.bias.assign(original)
+
+
 def _export_command(preset, base, *extra):
     return [sys.executable, "-m", "roberta_tf.cli", "export", "saved_model", f"--preset={preset}", f"--output={base}", *extra]
 
@@ -342,6 +355,7 @@ def test_cli_exports_the_next_version(preset, tmp_path, capsys):
     base = tmp_path / "models" / "sst2"
     assert main.main(["roberta-tf", "export", "saved_model", f"--preset={preset}", f"--output={base}", "--nowarmup"]) == 0
     assert capsys.readouterr().out.strip() == str(base / "1")
+    assert not (base / "1" / warmup.WARMUP_DIR).exists()  # --nowarmup
     metadata = json.loads((base / "1" / "assets" / saved_model.METADATA_FILE).read_text(encoding="utf-8"))
     assert metadata["sequence_length"] == SEQUENCE_LENGTH and metadata["label_names"] == LABELS
     assert main.main(["roberta-tf", "export", "saved_model", f"--preset={preset}", f"--output={base}", "--version=1"]) == 1
