@@ -116,7 +116,13 @@ def export_preset(preset, output, version=None, *, sequence_length=None, **optio
     if sequence_length is None:
         sequence_length = (contents.config.get("preprocessor") or {}).get("sequence_length")
     tokenizer_files = [p for p in (contents.vocabulary, contents.merges) if isinstance(p, pathlib.Path)]
-    source = {"preset": contents.source, **_preset_metadata(contents.source)}
+    preset_metadata = _preset_metadata(contents.source)
+    source = {
+        "preset": contents.source,
+        # The checkpoint the preset was converted from (converters record its SHA-256).
+        "checkpoint_sha256": (preset_metadata.get("source") or {}).get("sha256"),
+        "preset_metadata": preset_metadata or None,
+    }
     return export_saved_model(
         classifier, tokenizer, output, version, sequence_length=sequence_length, source=source,
         tokenizer_files=tokenizer_files, **options,
@@ -124,11 +130,12 @@ def export_preset(preset, output, version=None, *, sequence_length=None, **optio
 
 
 def _preset_metadata(source):
-    path = pathlib.Path(source) / "metadata.json"
+    """The preset's metadata.json (provenance, file hashes), or {} for other preset kinds."""
     try:
-        return {"preset_metadata": json.loads(path.read_text(encoding="utf-8"))}
+        metadata = json.loads((pathlib.Path(source) / "metadata.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return metadata if isinstance(metadata, dict) else {}
 
 
 def next_version(base):

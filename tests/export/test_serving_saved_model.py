@@ -352,12 +352,18 @@ def test_sigterm_mid_export_unwinds_and_cleans_up(preset, exported, tmp_path, mo
 def test_cli_exports_the_next_version(preset, tmp_path, capsys):
     from roberta_tf.cli import main
 
+    # A preset as the converters write it: metadata.json names the source checkpoint's hash.
+    converted = shutil.copytree(preset, tmp_path / "converted")
+    preset_metadata = json.loads((converted / "metadata.json").read_text(encoding="utf-8"))
+    preset_metadata["source"] = {"type": "fairseq", "path": "model.pt", "sha256": "5e" * 32}
+    (converted / "metadata.json").write_text(json.dumps(preset_metadata), encoding="utf-8")
     base = tmp_path / "models" / "sst2"
-    assert main.main(["roberta-tf", "export", "saved_model", f"--preset={preset}", f"--output={base}", "--nowarmup"]) == 0
+    assert main.main(["roberta-tf", "export", "saved_model", f"--preset={converted}", f"--output={base}", "--nowarmup"]) == 0
     assert capsys.readouterr().out.strip() == str(base / "1")
     assert not (base / "1" / warmup.WARMUP_DIR).exists()  # --nowarmup
     metadata = json.loads((base / "1" / "assets" / saved_model.METADATA_FILE).read_text(encoding="utf-8"))
     assert metadata["sequence_length"] == SEQUENCE_LENGTH and metadata["label_names"] == LABELS
+    assert metadata["source"]["checkpoint_sha256"] == "5e" * 32
     assert main.main(["roberta-tf", "export", "saved_model", f"--preset={preset}", f"--output={base}", "--version=1"]) == 1
     assert "immutable" in capsys.readouterr().err
     assert main.main(["roberta-tf", "export", "tflite", f"--preset={preset}", f"--output={base}"]) == 2
