@@ -1,9 +1,10 @@
 """How the encoder runs in an exported graph: float32 or bfloat16 weights and matmuls.
 
 Measured on this project's CI machine kind (AMD EPYC, AVX512_BF16, no AMX; 2 threads; see
-WORKSPACE.md "Serving"): a bfloat16 roberta-base is about 1.8x faster than float32 at batch 32
-and 1.35x at batch 1, but on a CPU without bfloat16 instructions oneDNN emulates it and the
-same matmuls run 2-4x *slower* than float32 (measured with ONEDNN_MAX_CPU_ISA=AVX512_CORE).
+WORKSPACE.md "Serving"): a bfloat16 roberta-base SavedModel is 1.9x faster than float32 at batch 32
+and 1.35x at batch 1 (end to end), but on a CPU without bfloat16 instructions oneDNN emulates it and the
+same matmuls run about 2x *slower* than float32 (1.6-2.4x measured with
+ONEDNN_MAX_CPU_ISA=AVX512_CORE; capped at AVX2, oneDNN aborted on the bfloat16 matmul).
 An export cannot know the serving CPU, so float32 is the default and bfloat16 is an option
 for servers known to have AVX512_BF16 or AMX.
 """
