@@ -1,7 +1,7 @@
 """fairseq RoBERTa: hyper-parameters and state dict -> roberta_tf arguments and named weights.
 
-Reading `model.pt` itself (torch-free, safe unpickling) is the converters issue's work; this
-module maps what is inside. Both key generations are handled: fairseq >= 0.10
+`model.pt` is read by the torch-free, safe reader (`torch_checkpoint.py`); this module maps
+what is inside and `convert` returns the whole checkpoint. Both key generations are handled: fairseq >= 0.10
 (`encoder.sentence_encoder.`, `layernorm_embedding`) and older (`decoder.sentence_encoder.`,
 `emb_layer_norm`), separate q/k/v projections and the fused `in_proj_weight`.
 """
@@ -11,19 +11,28 @@ import pathlib
 import numpy as np
 from absl import logging
 
-from roberta_tf.converters import layout
+from roberta_tf.converters import layout, torch_checkpoint
+from roberta_tf.converters.converted import BYTE_LEVEL_BPE, ConvertedCheckpoint
 from roberta_tf.converters.layout import ConversionError, fused_qkv, take
+from roberta_tf.tokenizers import vocabulary as vocabulary_lib
+from roberta_tf.utils import files
 
 _ENCODER_PREFIXES = ("encoder.sentence_encoder.", "decoder.sentence_encoder.")
 _EMBEDDING_LAYER_NORMS = ("layernorm_embedding", "emb_layer_norm")
+# roberta_tf's per-layer parts -> fairseq's keys under `...layers.N.`.
+_LAYER_KEYS = {
+    "attention.output": "self_attn.out_proj",
+    "attention_layer_norm": "self_attn_layer_norm",
+    "feedforward.intermediate": "fc1",
+    "feedforward.output": "fc2",
+    "feedforward_layer_norm": "final_layer_norm",
+}
 
 
 def backbone_arguments(args):
     """fairseq model args (`cfg["model"]` or legacy `args`: a Namespace or dict) -> RobertaBackbone
     keyword arguments. Unsupported variants raise, naming the field."""
-    get = (lambda key, default=None: args.get(key, default)) if isinstance(args, dict) else (
-        lambda key, default=None: getattr(args, key, default)
-    )
+    get = _getter(args)
     activation = get("activation_fn", "gelu")
     if activation not in ("gelu", "gelu_accurate", "relu"):
         raise ConversionError(f"activation_fn={activation!r} is not supported (gelu, gelu_accurate, relu).")
@@ -74,13 +83,8 @@ def named_weights(state, num_layers, head=None):
             _layer_norm(out, "embeddings.layer_norm", state, f"{prefix}{norm}")
     for i in range(num_layers):
         layer = f"{prefix}layers.{i}."
-        target = f"layers.{i}."
-        out[target + "attention.qkv.kernel"], out[target + "attention.qkv.bias"] = _qkv(state, layer + "self_attn.")
-        _linear(out, target + "attention.output", state, layer + "self_attn.out_proj")
-        _layer_norm(out, target + "attention_layer_norm", state, layer + "self_attn_layer_norm")
-        _linear(out, target + "feedforward.intermediate", state, layer + "fc1")
-        _linear(out, target + "feedforward.output", state, layer + "fc2")
-        _layer_norm(out, target + "feedforward_layer_norm", state, layer + "final_layer_norm")
+        out[f"layers.{i}.attention.qkv.kernel"], out[f"layers.{i}.attention.qkv.bias"] = _qkv(state, layer + "self_attn.")
+        layout.put_layer(out, i, state, layer, _LAYER_KEYS, "fairseq")
     if f"{prefix}layer_norm.weight" in state:
         _layer_norm(out, "final_layer_norm", state, f"{prefix}layer_norm")
     if f"{prefix}layers.{num_layers}.fc1.weight" in state:
@@ -117,7 +121,7 @@ def _layer_norm(out, target, state, source):
     layout.put_layer_norm(out, target, state, source, "fairseq")
 
 
-# --- whole checkpoints -> presets -------------------------------------------------------------
+# --- whole checkpoints -------------------------------------------------------------
 
 HEAD_ACTIVATION = "tanh"  # RoBERTa's pooler_activation_fn; the head roberta_tf builds
 
@@ -128,8 +132,6 @@ def read_checkpoint(checkpoint):
     fairseq >= 0.10 stores the args as `cfg["model"]`; older checkpoints (the 2019 releases)
     as a top-level `args` Namespace.
     """
-    from roberta_tf.converters import torch_checkpoint
-
     logging.info("Reading %s.", checkpoint)
     contents = torch_checkpoint.load(checkpoint)
     if not isinstance(contents, dict) or not isinstance(contents.get("model"), dict):
@@ -163,38 +165,29 @@ def read_label_names(label_dict):
     return names
 
 
-def convert_checkpoint(
+def convert(
     checkpoint,
-    output,
     dict_txt=None,
     encoder_json=None,
     vocab_bpe=None,
     label_dict=None,
     data_dir=None,
     head=None,
-    overwrite=False,
 ):
-    """fairseq `model.pt` (+ dictionary and GPT-2 BPE files) -> a roberta_tf preset directory.
+    """fairseq `model.pt` (+ dictionary and GPT-2 BPE files) -> `ConvertedCheckpoint`.
 
     Args:
         checkpoint: the fairseq checkpoint (zip or legacy torch format; never unpickled with
             torch: see `torch_checkpoint`).
-        output: the preset directory to write (atomically).
         dict_txt, encoder_json, vocab_bpe: fairseq's `dict.txt` and the GPT-2 BPE files; the
             tokenizer's ids are remapped through dict.txt as fairseq's Dictionary does.
         label_dict: the label dictionary (`label/dict.txt`), for class names.
         data_dir: a fairseq data directory; supplies `input0/dict.txt` (or `dict.txt`) and
             `label/dict.txt` where the explicit paths are not given.
         head: the classification head to convert; None picks the only one (several: error
-            listing them). A checkpoint without heads gives a backbone-only preset. The LM head
-            is not converted.
-    Returns:
-        The preset directory (pathlib.Path).
+            listing them). A checkpoint without heads gives an encoder without a head. The LM
+            head is not converted.
     """
-    from roberta_tf.converters import build
-    from roberta_tf.presets import saver
-    from roberta_tf.tokenizers import vocabulary as vocabulary_lib
-
     dict_txt, label_dict = _data_dir_files(data_dir, dict_txt, label_dict)
     for name, path in [("dict.txt", dict_txt), ("encoder.json", encoder_json), ("vocab.bpe", vocab_bpe)]:
         if path is None:
@@ -219,14 +212,13 @@ def convert_checkpoint(
     source = {
         "type": "fairseq",
         "path": str(checkpoint),
-        "sha256": saver.file_sha256(checkpoint),
+        "sha256": files.file_sha256(checkpoint),
         "head": head,
         "dict": str(dict_txt),
         "label_dict": str(label_dict) if label_dict else None,
     }
-    return build.write_preset(
-        pathlib.Path(output), arguments, arrays, bpe_vocabulary, head_arguments, source, overwrite
-    )
+    # The remapped vocabulary exists only in memory (fairseq's ids, not GPT-2's).
+    return ConvertedCheckpoint(arguments, head_arguments, arrays, source, BYTE_LEVEL_BPE, bpe_vocabulary)
 
 
 def expected_shapes(state, arguments):
@@ -281,9 +273,7 @@ def _choose_head(state, head, checkpoint):
 
 
 def _head_arguments(state, head, args, label_dict):
-    get = (lambda key, default=None: args.get(key, default)) if isinstance(args, dict) else (
-        lambda key, default=None: getattr(args, key, default)
-    )
+    get = _getter(args)
     activation = get("pooler_activation_fn", HEAD_ACTIVATION)
     if activation != HEAD_ACTIVATION:
         raise ConversionError(f"pooler_activation_fn={activation!r} is not supported (RoBERTa's head uses tanh).")
@@ -301,3 +291,11 @@ def _head_arguments(state, head, args, label_dict):
         "dropout": float(get("pooler_dropout", 0.0) or 0.0),
         "label_names": label_names,
     }
+
+
+def _getter(args):
+    """`get(key, default)` over fairseq's model args: a Namespace (legacy `args`, or
+    `cfg["model"]`) or a dict."""
+    if isinstance(args, dict):
+        return lambda key, default=None: args.get(key, default)
+    return lambda key, default=None: getattr(args, key, default)

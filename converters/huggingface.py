@@ -11,12 +11,25 @@ import pathlib
 
 import numpy as np
 
-from roberta_tf.converters import layout
+from roberta_tf.converters import layout, torch_checkpoint
+from roberta_tf.converters.converted import BYTE_LEVEL_BPE, SENTENCEPIECE, ConvertedCheckpoint
 from roberta_tf.converters.layout import ConversionError, fused_qkv, take
+from roberta_tf.tokenizers import vocabulary as vocabulary_lib
+from roberta_tf.utils import files
 
 # Hugging Face `hidden_act` -> fairseq `activation_fn` names (RobertaBackbone's).
 _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_accurate", "gelu_pytorch_tanh": "gelu_accurate", "relu": "relu"}
 _PADDING_INDEX = 1
+# roberta_tf's per-layer parts -> Hugging Face's keys under `...encoder.layer.N.`.
+_LAYER_KEYS = {
+    "attention.output": "attention.output.dense",
+    "attention_layer_norm": "attention.output.LayerNorm",
+    "feedforward.intermediate": "intermediate.dense",
+    "feedforward.output": "output.dense",
+    "feedforward_layer_norm": "output.LayerNorm",
+}
+# Checkpoints from before 2020 name LayerNorm parameters gamma/beta.
+_NORM_NAMES = (("weight", "bias"), ("gamma", "beta"))
 
 
 def read_config(model_dir):
@@ -113,18 +126,13 @@ def named_weights(state, num_layers):
     _layer_norm(out, "embeddings.layer_norm", state, embeddings + "LayerNorm")
     for i in range(num_layers):
         layer = f"{prefix}encoder.layer.{i}."
-        target = f"layers.{i}."
         attention = layer + "attention.self."
-        out[target + "attention.qkv.kernel"], out[target + "attention.qkv.bias"] = fused_qkv(
+        out[f"layers.{i}.attention.qkv.kernel"], out[f"layers.{i}.attention.qkv.bias"] = fused_qkv(
             *[(take(state, f"{attention}{p}.weight", "huggingface"), take(state, f"{attention}{p}.bias", "huggingface"))
               for p in ("query", "key", "value")],
             source=attention.rstrip("."),
         )
-        _linear(out, target + "attention.output", state, layer + "attention.output.dense")
-        _layer_norm(out, target + "attention_layer_norm", state, layer + "attention.output.LayerNorm")
-        _linear(out, target + "feedforward.intermediate", state, layer + "intermediate.dense")
-        _linear(out, target + "feedforward.output", state, layer + "output.dense")
-        _layer_norm(out, target + "feedforward_layer_norm", state, layer + "output.LayerNorm")
+        layout.put_layer(out, i, state, layer, _LAYER_KEYS, "huggingface", norm_names=_NORM_NAMES)
     if f"{prefix}encoder.layer.{num_layers}.output.dense.weight" in state:
         raise ConversionError(f"The checkpoint has more than the {num_layers} layers config.json names.")
     if has_classifier(state):
@@ -138,19 +146,47 @@ def _linear(out, target, state, source):
 
 
 def _layer_norm(out, target, state, source):
-    # Checkpoints from before 2020 name LayerNorm parameters gamma/beta.
-    layout.put_layer_norm(out, target, state, source, "huggingface", names=(("weight", "bias"), ("gamma", "beta")))
+    layout.put_layer_norm(out, target, state, source, "huggingface", names=_NORM_NAMES)
 
 
-# --- whole checkpoint directories -> presets --------------------------------------------------
+# --- whole checkpoint directories ----------------------------------------------------------
+
+_WEIGHT_FILES = ("model.safetensors.index.json", "model.safetensors", "pytorch_model.bin")
+
+
+def convert(model_dir):
+    """A Hugging Face RoBERTa checkpoint directory -> `ConvertedCheckpoint`: the one entry
+    point behind `from_preset(directory)` (in memory) and `roberta-tf convert hf` (to disk).
+
+    Reads config.json, the weights (`model.safetensors`, sharded via its index, or
+    `pytorch_model.bin` through the safe reader) and the tokenizer (`vocab.json` + `merges.txt`,
+    or `tokenizer.json`; `sentencepiece.bpe.model` is recorded, not read). Every tensor's shape
+    is checked against config.json before mapping; a RobertaForSequenceClassification keeps its
+    head and `id2label` names."""
+    model_dir = pathlib.Path(model_dir)
+    config = read_config(model_dir)
+    arguments = backbone_arguments(config)
+    state = read_state(model_dir)
+    layout.check_shapes(state, expected_shapes(state, arguments), str(model_dir))
+    arrays = named_weights(state, arguments["num_layers"])
+    del state  # the arrays keep what they need; the rest of the checkpoint is freed
+    head = head_arguments(config, arrays) if "head.logits.kernel" in arrays else None
+    tokenizer_type, bpe_vocabulary, tokenizer_files = read_tokenizer(model_dir)
+    if bpe_vocabulary is not None and bpe_vocabulary.size != arguments["vocabulary_size"]:
+        raise ConversionError(
+            f"{model_dir}: the tokenizer has {bpe_vocabulary.size} ids, config.json's vocab_size is "
+            f"{arguments['vocabulary_size']}."
+        )
+    weights_file = next(model_dir / name for name in _WEIGHT_FILES if (model_dir / name).is_file())
+    source = {"type": "huggingface", "path": str(model_dir), "weights": weights_file.name,
+              "sha256": files.file_sha256(weights_file)}
+    return ConvertedCheckpoint(arguments, head, arrays, source, tokenizer_type, bpe_vocabulary, tokenizer_files)
 
 
 def read_state(model_dir):
     """The state dict of a checkpoint directory as numpy arrays: `model.safetensors` (also
     sharded, via `model.safetensors.index.json`) or `pytorch_model.bin` (read by the safe,
     torch-free reader; nothing in it runs)."""
-    from roberta_tf.converters import torch_checkpoint
-
     model_dir = pathlib.Path(model_dir)
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
@@ -177,50 +213,38 @@ def _read_safetensors(path):
 
 
 def read_tokenizer(model_dir):
-    """The byte-level BPE vocabulary (`vocab.json` + `merges.txt`, or `tokenizer.json`), or None."""
-    from roberta_tf.tokenizers import vocabulary as vocabulary_lib
-
+    """(tokenizer type, validated `BpeVocabulary` or None, files read) of a checkpoint
+    directory: byte-level BPE from `vocab.json` + `merges.txt` or `tokenizer.json`'s BPE model;
+    ("sentencepiece", None, ()) for XLM-R's `sentencepiece.bpe.model`; (None, None, ()) when
+    the directory has no tokenizer."""
     model_dir = pathlib.Path(model_dir)
-    if (model_dir / "vocab.json").is_file() and (model_dir / "merges.txt").is_file():
-        return vocabulary_lib.from_hf_files(model_dir / "vocab.json", model_dir / "merges.txt")
+    vocab_json, merges_txt = model_dir / "vocab.json", model_dir / "merges.txt"
+    if vocab_json.is_file() and merges_txt.is_file():
+        return BYTE_LEVEL_BPE, vocabulary_lib.from_hf_files(vocab_json, merges_txt), (vocab_json, merges_txt)
     if (model_dir / "tokenizer.json").is_file():
         model = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
         if model.get("type") == "BPE":
-            return vocabulary_lib.from_memory(model["vocab"], model["merges"])
-    return None
+            return BYTE_LEVEL_BPE, vocabulary_lib.from_memory(model["vocab"], model["merges"]), ()
+    if (model_dir / "sentencepiece.bpe.model").is_file():
+        return SENTENCEPIECE, None, ()
+    return None, None, ()
 
 
 def head_arguments(config, arrays):
-    """Classifier arguments from config.json and the converted head weights."""
-    return {
-        "num_classes": int(arrays["head.logits.kernel"].shape[1]),
-        "hidden_dim": int(arrays["head.pooled_dense.kernel"].shape[1]),
-        "dropout": float(config.get("classifier_dropout") or config.get("hidden_dropout_prob", 0.1)),
-        "label_names": label_names(config),
-    }
-
-
-def convert_directory(model_dir, output, overwrite=False):
-    """A Hugging Face RoBERTa checkpoint directory -> a roberta_tf preset directory (with the
-    classification head and `id2label` names when it is a RobertaForSequenceClassification)."""
-    from roberta_tf.converters import build
-    from roberta_tf.presets import saver
-
-    model_dir = pathlib.Path(model_dir)
-    config = read_config(model_dir)
-    arguments = backbone_arguments(config)
-    state = read_state(model_dir)
-    layout.check_shapes(state, expected_shapes(state, arguments), str(model_dir))
-    arrays = named_weights(state, arguments["num_layers"])
-    del state
-    head = head_arguments(config, arrays) if "head.logits.kernel" in arrays else None
-    bpe_vocabulary = read_tokenizer(model_dir)
-    if bpe_vocabulary is not None and bpe_vocabulary.size != arguments["vocabulary_size"]:
+    """Classifier arguments from config.json and the converted head weights (whose shapes
+    must agree with each other: the logits layer takes the pooler's output)."""
+    pooled, logits = arrays["head.pooled_dense.kernel"], arrays["head.logits.kernel"]
+    if pooled.shape[0] != arrays["embeddings.token_embedding"].shape[1] or logits.shape[0] != pooled.shape[1]:
         raise ConversionError(
-            f"{model_dir}: the tokenizer has {bpe_vocabulary.size} ids, config.json's vocab_size is {arguments['vocabulary_size']}."
+            f"classifier: dense.weight {pooled.shape[::-1]} and out_proj.weight {logits.shape[::-1]} do not "
+            f"chain from the hidden size {arrays['embeddings.token_embedding'].shape[1]}."
         )
-    weights_file = next(p for p in (model_dir / "model.safetensors", model_dir / "pytorch_model.bin",
-                                    model_dir / "model.safetensors.index.json") if p.is_file())
-    source = {"type": "huggingface", "path": str(model_dir), "weights": weights_file.name,
-              "sha256": saver.file_sha256(weights_file)}
-    return build.write_preset(pathlib.Path(output), arguments, arrays, bpe_vocabulary, head, source, overwrite)
+    names = label_names(config)
+    if names is not None and len(names) != logits.shape[1]:
+        raise ConversionError(f"config.json: id2label names {len(names)} classes; the head has {logits.shape[1]}.")
+    return {
+        "num_classes": int(logits.shape[1]),
+        "hidden_dim": int(pooled.shape[1]),
+        "dropout": float(config.get("classifier_dropout") or config.get("hidden_dropout_prob", 0.1)),
+        "label_names": names,
+    }

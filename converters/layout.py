@@ -56,3 +56,19 @@ def check_shapes(state, expected, source):
                 f"{source}: tensor {key!r} has shape {tuple(np.shape(state[key]))}; "
                 f"the checkpoint's configuration implies {tuple(shape)}."
             )
+
+
+# Per transformer layer, every roberta_tf weight besides the fused QKV projection (each
+# converter maps these names to its own keys): Linear layers and LayerNorms.
+LAYER_LINEARS = ("attention.output", "feedforward.intermediate", "feedforward.output")
+LAYER_NORMS = ("attention_layer_norm", "feedforward_layer_norm")
+
+
+def put_layer(out, index, state, source_prefix, key_map, tag, norm_names=(("weight", "bias"),)):
+    """`out[layers.{index}.*]` (all but the QKV projection) from `state[source_prefix + key]`,
+    where `key_map` names the checkpoint's key of each part in LAYER_LINEARS + LAYER_NORMS."""
+    target = f"layers.{index}."
+    for name in LAYER_LINEARS:
+        put_linear(out, target + name, state, source_prefix + key_map[name], tag)
+    for name in LAYER_NORMS:
+        put_layer_norm(out, target + name, state, source_prefix + key_map[name], tag, names=norm_names)

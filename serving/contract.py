@@ -1,127 +1,93 @@
-"""The served model's contract as a client needs it: signature names, input and output keys, dtypes.
+"""The served classifier's contract: its signatures, their inputs and outputs.
 
-The exporter (`roberta_tf/export/serving_module.py`) defines the contract; this module mirrors
-it because the REST wire format carries no dtypes (JSON `1` could be int32 or float32, and an
-empty batch `[]` has no element to infer a dtype from). Dtypes are named as TensorFlow names
-them ("string", "int32", "float32").
+Written once, here. `roberta_tf.export.serving_module` builds its input signatures from it and
+a test holds the restored SavedModel to it; `roberta-tf export --help` and the export metadata
+print it (`describe()`); the clients take their dtypes from it, because the REST wire format
+carries none (JSON `1` could be int32 or float32; an empty batch `[]` has no element to infer
+a dtype from). Pure Python: a REST client never imports TensorFlow.
 
-Every input of every signature has the batch as its 0-th dimension, so TF Serving's batching
-can merge any two requests of a signature and the REST row form (`instances`) can express every
-non-empty request.
+Dtypes are TensorFlow's names ("string", "int32", "float32"); shapes name their dimensions.
+Every input's 0-th dimension is the batch, so TF Serving's batching can merge any two requests
+of a signature and the REST row form (`instances`) can express every non-empty request.
 """
 
-import numpy as np
-
-from roberta_tf.serving import arrays
+import dataclasses
 
 DEFAULT_MODEL_NAME = "roberta_classifier"
+
+# RoBERTa's `<pad>` id. The model is padding-invariant: extra columns of token id PAD_TOKEN_ID
+# with padding_mask 0 do not change the logits (positions come from the mask, attention skips 0s).
+PAD_TOKEN_ID = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Tensor:
+    name: str
+    dtype: str
+    shape: tuple  # dimension names: "batch", "length", "classes"
+    description: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Signature:
+    name: str
+    inputs: tuple
+    outputs: tuple
+    description: str
+
+    @property
+    def input_dtypes(self):
+        return {tensor.name: tensor.dtype for tensor in self.inputs}
+
+    @property
+    def output_dtypes(self):
+        return {tensor.name: tensor.dtype for tensor in self.outputs}
+
+
+_TEXT = Tensor("text", "string", ("batch",), "texts (bytes; any UTF-8, invalid UTF-8 and NUL allowed)")
+_TEXT_A = Tensor("text_a", "string", ("batch",), "first segments of the pairs")
+_TEXT_B = Tensor("text_b", "string", ("batch",), "second segments, as many as text_a")
+_TOKEN_IDS = Tensor("token_ids", "int32", ("batch", "length"), "<s> A </s>[</s> B </s>] then <pad> (1)")
+_PADDING_MASK = Tensor("padding_mask", "int32", ("batch", "length"), "1 for tokens, 0 for padding")
+_PACKED = (_TOKEN_IDS, _PADDING_MASK)
+_CLASSIFICATION = (
+    Tensor("logits", "float32", ("batch", "classes"), "the head's output before its activation"),
+    Tensor("probabilities", "float32", ("batch", "classes"),
+           "softmax of the logits (sigmoid for one class or a sigmoid head)"),
+    Tensor("class_id", "int32", ("batch",), "argmax of the logits"),
+    Tensor("class_name", "string", ("batch",), 'label name of class_id ("0", "1", ... without names)'),
+)
 
 CLASSIFY = "serving_default"
 CLASSIFY_PAIRS = "classify_pairs"
 TOKENIZE = "tokenize"
 TOKENIZE_PAIRS = "tokenize_pairs"
 CLASSIFY_TOKEN_IDS = "classify_token_ids"
-SIGNATURES = (CLASSIFY, CLASSIFY_PAIRS, TOKENIZE, TOKENIZE_PAIRS, CLASSIFY_TOKEN_IDS)
 
-# RoBERTa's `<pad>` id. The model is padding-invariant: extra columns of token id PAD_TOKEN_ID
-# with padding_mask 0 do not change the logits (positions come from the mask, attention skips 0s).
-PAD_TOKEN_ID = 1
-
-_CLASSIFICATION = {"logits": "float32", "probabilities": "float32", "class_id": "int32", "class_name": "string"}
-_IDS = {"token_ids": "int32", "padding_mask": "int32"}
-_PAIR = {"text_a": "string", "text_b": "string"}
-
-INPUT_DTYPES = {
-    CLASSIFY: {"text": "string"},
-    CLASSIFY_PAIRS: dict(_PAIR),
-    TOKENIZE: {"text": "string"},
-    TOKENIZE_PAIRS: dict(_PAIR),
-    CLASSIFY_TOKEN_IDS: dict(_IDS),
+CONTRACT = {
+    signature.name: signature
+    for signature in (
+        Signature(CLASSIFY, (_TEXT,), _CLASSIFICATION, "classify single texts"),
+        Signature(CLASSIFY_PAIRS, (_TEXT_A, _TEXT_B), _CLASSIFICATION, "classify text pairs (<s> a </s></s> b </s>)"),
+        Signature(TOKENIZE, (_TEXT,), _PACKED, "the model inputs of single texts, padded to the longest row"),
+        Signature(TOKENIZE_PAIRS, (_TEXT_A, _TEXT_B), _PACKED, "the model inputs of text pairs"),
+        Signature(CLASSIFY_TOKEN_IDS, _PACKED, _CLASSIFICATION, "classify packed ids (as tokenize returns them)"),
+    )
 }
-OUTPUT_DTYPES = {
-    CLASSIFY: dict(_CLASSIFICATION),
-    CLASSIFY_PAIRS: dict(_CLASSIFICATION),
-    TOKENIZE: dict(_IDS),
-    TOKENIZE_PAIRS: dict(_IDS),
-    CLASSIFY_TOKEN_IDS: dict(_CLASSIFICATION),
-}
+SIGNATURES = tuple(CONTRACT)
+# The tokenizer-only SavedModel (`export_tokenizer_saved_model`) serves these two.
+TOKENIZER_SIGNATURES = (TOKENIZE, TOKENIZE_PAIRS)
+INPUT_DTYPES = {name: signature.input_dtypes for name, signature in CONTRACT.items()}
+OUTPUT_DTYPES = {name: signature.output_dtypes for name, signature in CONTRACT.items()}
 
 
-class ClassifierMethods:
-    """The five signatures as four methods, shared by `RestClient` and `GrpcClient`.
-
-    A subclass supplies `predict(signature_name, inputs, input_dtypes, output_dtypes)`, which
-    returns string outputs as bytes (lossless, like `tf.make_ndarray`). These methods return a
-    dict of numpy arrays keyed by output name, with string outputs (`class_name`) decoded to
-    Python `str` (UTF-8, invalid bytes replaced by U+FFFD): label names are text.
-    """
-
-    def predict(self, signature_name, inputs, input_dtypes=None, output_dtypes=None):
-        raise NotImplementedError
-
-    def classify(self, texts):
-        """`serving_default`: texts (str or bytes each) -> logits, probabilities, class_id, class_name."""
-        return self._run(CLASSIFY, {"text": arrays.text_array("texts", texts)})
-
-    def classify_pairs(self, texts_a, texts_b):
-        """`classify_pairs`: two equally long lists of texts, classified as `<s> a </s></s> b </s>`."""
-        return self._run(CLASSIFY_PAIRS, _pair_inputs(("texts_a", texts_a), ("texts_b", texts_b)))
-
-    def tokenize(self, texts, pairs=None):
-        """-> token_ids, padding_mask int32 [batch, length], padded to the longest row.
-
-        Without `pairs`, `tokenize` packs `<s> text </s>`; with `pairs` (as long as `texts`),
-        `tokenize_pairs` packs `<s> text </s></s> pair </s>`. Under server-side batching the
-        rows are padded to the longest row of the merged batch, which can be longer than this
-        request's own longest row (the padding is id PAD_TOKEN_ID with mask 0, harmless to
-        `classify_token_ids`).
-        """
-        if pairs is None:
-            return self._run(TOKENIZE, {"text": arrays.text_array("texts", texts)})
-        return self._run(TOKENIZE_PAIRS, _pair_inputs(("texts", texts), ("pairs", pairs)))
-
-    def classify_token_ids(self, token_ids, padding_mask, pad_to=None):
-        """`classify_token_ids`: int [batch, length] ids and 0/1 mask (as `tokenize` returns them).
-
-        `pad_to`: if given, every row is padded to this length with token id PAD_TOKEN_ID and
-        padding_mask 0 before sending (the logits do not change). With server-side batching on,
-        TF Serving merges only requests of equal length (serving/README.md, "Batching"), so
-        clients that send a fixed `pad_to` (at most the model's sequence length, e.g. 128 or
-        512) batch together. Raises ValueError if a row is already longer than `pad_to`.
-        """
-        token_ids = arrays.int32_matrix("token_ids", token_ids)
-        padding_mask = arrays.int32_matrix("padding_mask", padding_mask)
-        if token_ids.shape != padding_mask.shape:
-            raise ValueError(
-                "token_ids and padding_mask must have the same shape. "
-                f"Received: token_ids.shape={token_ids.shape}, padding_mask.shape={padding_mask.shape}"
-            )
-        if pad_to is not None:
-            token_ids, padding_mask = pad_token_ids(token_ids, padding_mask, pad_to)
-        return self._run(CLASSIFY_TOKEN_IDS, {"token_ids": token_ids, "padding_mask": padding_mask})
-
-    def _run(self, signature_name, inputs):
-        outputs = self.predict(signature_name, inputs, INPUT_DTYPES[signature_name], OUTPUT_DTYPES[signature_name])
-        return {name: arrays.decode_strings(value) if value.dtype == object else value for name, value in outputs.items()}
-
-
-def pad_token_ids(token_ids, padding_mask, length):
-    """Pads int32 [batch, n] ids and mask on the right to [batch, length] with PAD_TOKEN_ID / 0."""
-    length = int(length)
-    if length < token_ids.shape[1]:
-        raise ValueError(
-            f"pad_to must be at least the rows' length. Received: pad_to={length}, length={token_ids.shape[1]}"
-        )
-    extra = ((0, 0), (0, length - token_ids.shape[1]))
-    return (np.pad(token_ids, extra, constant_values=PAD_TOKEN_ID).astype(np.int32),
-            np.pad(padding_mask, extra, constant_values=0).astype(np.int32))
-
-
-def _pair_inputs(first, second):
-    (name_a, texts_a), (name_b, texts_b) = first, second
-    texts_a, texts_b = arrays.text_array(name_a, texts_a), arrays.text_array(name_b, texts_b)
-    if len(texts_a) != len(texts_b):
-        raise ValueError(
-            f"{name_a} and {name_b} must have the same length. Received: {len(texts_a)} and {len(texts_b)}"
-        )
-    return {"text_a": texts_a, "text_b": texts_b}
+def describe(signatures=SIGNATURES):
+    """The contract as text (one block per signature), for help texts and docs."""
+    lines = []
+    for name in signatures:
+        signature = CONTRACT[name]
+        lines.append(f"{name}: {signature.description}")
+        for role, tensors in (("in ", signature.inputs), ("out", signature.outputs)):
+            for tensor in tensors:
+                lines.append(f"  {role} {tensor.name:<14}{tensor.dtype:<8}[{', '.join(tensor.shape)}]  {tensor.description}")
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
 from roberta_tf.serving import contract, grpc_proto
+from roberta_tf.serving.classifier_methods import ClassifierMethods
 from roberta_tf.serving.errors import ServingError, call_with_retries
 
 # gRPC's default receive limit (4 MB) is below a large batch's logits or token ids; TF Serving
@@ -11,7 +12,7 @@ from roberta_tf.serving.errors import ServingError, call_with_retries
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
-class GrpcClient(contract.ClassifierMethods):
+class GrpcClient(ClassifierMethods):
     """Calls a TF Serving gRPC endpoint (port 8500): `classify`, `classify_pairs`, `tokenize`
     (`tokenize`/`tokenize_pairs`), `classify_token_ids`, `model_status`, and the generic `predict`.
 

@@ -6,6 +6,7 @@ import urllib.parse
 import urllib.request
 
 from roberta_tf.serving import contract, rest_json
+from roberta_tf.serving.classifier_methods import ClassifierMethods
 from roberta_tf.serving.errors import ServingError, call_with_retries
 
 # TF Serving maps its status codes to HTTP ones (http_rest_api_util); this maps them back so REST
@@ -18,7 +19,7 @@ _HTTP_CODES = {
 _RETRYABLE_HTTP = frozenset({429, 503})
 
 
-class RestClient(contract.ClassifierMethods):
+class RestClient(ClassifierMethods):
     """Calls a TF Serving REST endpoint (port 8501): `classify`, `classify_pairs`, `tokenize`
     (`tokenize`/`tokenize_pairs`), `classify_token_ids`, `model_status`, and the generic `predict`.
 

@@ -1,4 +1,4 @@
-"""Machinery shared by the `roberta-tf` subcommands: flags, help, errors and exit codes.
+"""Machinery shared by the `roberta-tf` subcommands: flags, modes, help, errors and exit codes.
 
 A subcommand is a module of this package with:
 
@@ -11,19 +11,27 @@ A subcommand is a module of this package with:
     def execute(flag_values, args):  # the work; returns an exit code or None (= 0)
     def main(argv):                  # return command.run_subcommand(sys.modules[__name__], argv)
 
-plus one line in `main.SUBCOMMANDS`. Every `main(argv)` call parses `argv` with a fresh
-`absl.flags.FlagValues`, so subcommands can be run (and tested) in-process, repeatedly,
-without touching absl's global `FLAGS`. Subcommand modules import TensorFlow inside
-`execute`, so `--help` and flag errors answer without loading it.
+plus one line in `main.SUBCOMMANDS`. A subcommand with modes (`roberta-tf convert fairseq|hf`)
+has `MODES = {"fairseq": Mode(summary, define_flags, execute), ...}` instead of `execute`: the
+mode is the first argument, and only its flags (plus the subcommand's shared `define_flags`)
+exist, so a flag of another mode is an error, never silently ignored. Required flags are
+checked by one helper, `require`.
+
+Every `main(argv)` call parses `argv` with a fresh `absl.flags.FlagValues`, so subcommands can
+be run (and tested) in-process, repeatedly, without touching absl's global `FLAGS`.
+Subcommand modules import TensorFlow inside `execute`, so `--help` and flag errors answer
+without loading it.
 
 Exit codes: 0 success, 1 runtime error (`CommandError`, `ValueError`, `OSError`),
 2 usage error (`UsageError`, bad flags), 130 interrupted. Errors are one line on stderr,
 without a traceback.
 """
 
+import dataclasses
 import os
 import sys
 import textwrap
+from typing import Callable
 
 from absl import flags
 from absl import logging
@@ -47,6 +55,23 @@ class UsageError(CommandError):
     """The command line is wrong (exit code 2)."""
 
     exit_code = EXIT_USAGE
+
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    """One mode of a subcommand: its help line, its own flags and the work."""
+
+    summary: str
+    define_flags: Callable
+    execute: Callable
+    description: str = ""
+
+
+def require(flag_values, *names):
+    """UsageError naming every flag of `names` that was not given (the one required-flag check)."""
+    missing = [f"--{name}" for name in names if flag_values[name].value in (None, "", [])]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} required")
 
 
 def one_line(message):
@@ -75,11 +100,13 @@ def define_common_flags(flag_values):
     )
 
 
-def new_flag_values(module):
-    """A fresh FlagValues with the common flags and `module`'s flags."""
+def new_flag_values(module, mode=None):
+    """A fresh FlagValues with the common flags, `module`'s flags and `mode`'s."""
     flag_values = flags.FlagValues()
     define_common_flags(flag_values)
     module.define_flags(flag_values)
+    if mode is not None:
+        module.MODES[mode].define_flags(flag_values)
     return flag_values
 
 
@@ -106,23 +133,41 @@ def _render_flag(flag):
     return "\n".join(lines)
 
 
-def help_text(module, flag_values):
-    """`--help` for a subcommand: usage, description and its flags in definition order."""
-    prog = f"{PROG} {module.NAME}"
-    args_usage = getattr(module, "ARGS_USAGE", None)
-    parts = [f"usage: {prog} [flags]" + (f" {args_usage}" if args_usage else ""), "", module.SUMMARY]
-    description = getattr(module, "DESCRIPTION", "")
-    if description:
-        parts += ["", textwrap.dedent(description).strip()]
-    parts += ["", "flags:"]
-    seen = set()
+def _flags_text(flag_values, skip=()):
+    lines, seen = [], set(skip)
     for name in flag_values:  # definition order; short names map to the same Flag
         flag = flag_values[name]
-        if flag.name != name or id(flag) in seen:
+        if flag.name != name or flag.name in seen:
             continue
-        seen.add(id(flag))
-        parts.append(_render_flag(flag))
+        seen.add(flag.name)
+        lines.append(_render_flag(flag))
+    return lines
+
+
+def help_text(module, flag_values, mode=None):
+    """`--help` for a subcommand (or one of its modes): usage, description and flags in
+    definition order. Without a mode, a subcommand with modes lists every mode's flags."""
+    modes = getattr(module, "MODES", None)
+    prog = f"{PROG} {module.NAME}"
+    args_usage = getattr(module, "ARGS_USAGE", None)
+    if modes:
+        prog += f" {mode}" if mode else f" {'|'.join(modes)}"
+    parts = [f"usage: {prog} [flags]" + (f" {args_usage}" if args_usage else ""), "",
+             modes[mode].summary if mode else module.SUMMARY]
+    descriptions = [modes[mode].description] if mode else []
+    descriptions.append(getattr(module, "DESCRIPTION", ""))
+    for description in descriptions:
+        if description:
+            parts += ["", textwrap.dedent(description).strip()]
+    parts += ["", "flags:"]
+    parts += _flags_text(flag_values)
     parts.append("  -h,--help: show this help and exit.")
+    if modes and mode is None:
+        shared = set(flag_values)
+        for name, entry in modes.items():
+            parts += ["", f"{name}: {entry.summary}", "", f"flags of `{PROG} {module.NAME} {name}` "
+                      f"(`{PROG} {module.NAME} {name} --help` says more):"]
+            parts += _flags_text(new_flag_values(module, name), skip=shared)
     return "\n".join(parts) + "\n"
 
 
@@ -135,17 +180,39 @@ def _quiet_broken_stdout():
         pass
 
 
+def _split_mode(module, args):
+    """(mode, remaining args) for a subcommand with MODES: the mode is the first argument."""
+    modes = module.MODES
+    if args and not args[0].startswith("-"):
+        if args[0] not in modes:
+            raise UsageError(f"unknown mode {args[0]!r}: say `{PROG} {module.NAME} {'|'.join(modes)} ...`")
+        return args[0], args[1:]
+    raise UsageError(f"say which: `{PROG} {module.NAME} {'|'.join(modes)} [flags]`")
+
+
 def run_subcommand(module, argv):
     """Parses `argv` (argv[0] = program name) for `module` and runs it; returns the exit code."""
     prog = f"{PROG} {module.NAME}"
     argv = list(argv) if argv else [prog]
-    flag_values = new_flag_values(module)
-    if _wants_help(argv[1:]):
-        sys.stdout.write(help_text(module, flag_values))
+    args, mode = argv[1:], None
+    if getattr(module, "MODES", None):
+        if _wants_help(args[:1]):
+            sys.stdout.write(help_text(module, new_flag_values(module)))
+            sys.stdout.flush()
+            return EXIT_OK
+        try:
+            mode, args = _split_mode(module, args)
+        except UsageError as e:
+            error(prog, e, hint=True)
+            return EXIT_USAGE
+        prog = f"{prog} {mode}"
+    flag_values = new_flag_values(module, mode)
+    if _wants_help(args):
+        sys.stdout.write(help_text(module, flag_values, mode))
         sys.stdout.flush()
         return EXIT_OK
     try:
-        args = flag_values(argv)[1:]
+        args = flag_values([prog, *args])[1:]
     except flags.Error as e:
         error(prog, e, hint=True)
         return EXIT_USAGE
@@ -154,8 +221,9 @@ def run_subcommand(module, argv):
         return EXIT_USAGE
     if flag_values["verbosity"].value is not None:
         logging.set_verbosity(flag_values["verbosity"].value)
+    execute = module.MODES[mode].execute if mode else module.execute
     try:
-        code = module.execute(flag_values, args)
+        code = execute(flag_values, args)
         return EXIT_OK if code is None else int(code)
     except CommandError as e:
         error(prog, e, hint=isinstance(e, UsageError))

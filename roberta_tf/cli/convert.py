@@ -5,8 +5,13 @@
     roberta-tf convert fairseq --checkpoint model.pt --data_dir DATA --encoder_json ... --output DIR
     roberta-tf convert fairseq --checkpoint model.pt --list_heads
     roberta-tf convert hf --model_dir DIR --output PRESET_DIR
+
+Both modes go through the converters' one entry point (`fairseq.convert`,
+`huggingface.convert`, which `from_preset` also uses), load the result into a model and save
+that as a preset: exactly `Model.from_preset(converted).save_to_preset(output)`.
 """
 
+import pathlib
 import sys
 import time
 
@@ -14,78 +19,105 @@ from absl import flags
 from absl import logging
 
 from roberta_tf.cli import command
-from roberta_tf.cli.command import UsageError
 
 NAME = "convert"
 SUMMARY = "Convert a fairseq model.pt or a Hugging Face checkpoint directory into a roberta_tf preset."
-ARGS_USAGE = "fairseq|hf"
 DESCRIPTION = """
-fairseq: --checkpoint model.pt (released or fine-tuned; zip or legacy torch format, read
-without torch by a restricted unpickler that refuses anything but tensors, dicts and
-Namespaces), the dictionary (--dict, or --data_dir with input0/dict.txt), the GPT-2 BPE files
-(--encoder_json, --vocab_bpe) and, for classifiers, --label_dict (or --data_dir's
-label/dict.txt) for class names. --head picks a classification head (--list_heads shows
-them); a checkpoint without heads gives a backbone-only preset. The LM head is not converted.
-
-hf: --model_dir with config.json, model.safetensors (or pytorch_model.bin, read by the same
-safe reader) and vocab.json + merges.txt (or tokenizer.json); RobertaModel or
-RobertaForSequenceClassification (with id2label names).
-
-The preset is written to a staging directory beside --output and renamed into place.
+Checkpoints are read without torch, by a restricted unpickler that refuses anything but
+tensors, dicts and Namespaces: no code from a checkpoint runs. The preset is written to a
+staging directory beside --output and renamed into place.
 """
 
 
 def define_flags(fv):
     flags.DEFINE_string("output", None, "The preset directory to write.", flag_values=fv)
     flags.DEFINE_bool("overwrite", False, "Replace an existing preset directory (atomically).", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "fairseq: the model.pt file.", flag_values=fv)
-    flags.DEFINE_string("dict", None, "fairseq: dict.txt of the checkpoint's vocabulary.", flag_values=fv)
-    flags.DEFINE_string("encoder_json", None, "fairseq: GPT-2 BPE encoder.json.", flag_values=fv)
-    flags.DEFINE_string("vocab_bpe", None, "fairseq: GPT-2 BPE vocab.bpe.", flag_values=fv)
-    flags.DEFINE_string("label_dict", None, "fairseq: label/dict.txt (class names in head order).", flag_values=fv)
+
+
+def define_fairseq_flags(fv):
+    flags.DEFINE_string("checkpoint", None, "The model.pt file (released or fine-tuned; zip or legacy format).",
+                        flag_values=fv)
+    flags.DEFINE_string("dict", None, "dict.txt of the checkpoint's vocabulary.", flag_values=fv)
+    flags.DEFINE_string("encoder_json", None, "GPT-2 BPE encoder.json.", flag_values=fv)
+    flags.DEFINE_string("vocab_bpe", None, "GPT-2 BPE vocab.bpe.", flag_values=fv)
+    flags.DEFINE_string("label_dict", None, "label/dict.txt (class names in head order).", flag_values=fv)
     flags.DEFINE_string(
-        "data_dir", None, "fairseq: a data directory (input0/dict.txt, label/dict.txt) instead of --dict/--label_dict.",
+        "data_dir", None, "A data directory (input0/dict.txt, label/dict.txt) instead of --dict/--label_dict.",
         flag_values=fv,
     )
-    flags.DEFINE_string("head", None, "fairseq: the classification head to convert.", flag_values=fv)
-    flags.DEFINE_bool("list_heads", False, "fairseq: print the checkpoint's classification heads and exit.", flag_values=fv)
-    flags.DEFINE_string("model_dir", None, "hf: the Hugging Face checkpoint directory.", flag_values=fv)
+    flags.DEFINE_string("head", None, "The classification head to convert (default: the only one).", flag_values=fv)
+    flags.DEFINE_bool("list_heads", False, "Print the checkpoint's classification heads and exit.", flag_values=fv)
 
 
-def execute(fv, args):
-    if len(args) != 1 or args[0] not in ("fairseq", "hf"):
-        raise UsageError("say what to convert: `roberta-tf convert fairseq ...` or `roberta-tf convert hf ...`")
+def define_hf_flags(fv):
+    flags.DEFINE_string(
+        "model_dir", None,
+        "The checkpoint directory: config.json, model.safetensors (or pytorch_model.bin) and vocab.json + "
+        "merges.txt (or tokenizer.json); RobertaModel or RobertaForSequenceClassification (id2label names kept).",
+        flag_values=fv,
+    )
+
+
+def execute_fairseq(fv, args):
+    del args  # none accepted
+    from roberta_tf.converters import fairseq
+
+    command.require(fv, "checkpoint")
+    if fv.list_heads:
+        print("\n".join(fairseq.list_heads(fv.checkpoint)))
+        return command.EXIT_OK
+    command.require(fv, "output", "encoder_json", "vocab_bpe")
+    if not (fv.dict or fv.data_dir):
+        raise command.UsageError("--dict (or --data_dir) required")
+    return _write(fv, lambda: fairseq.convert(
+        fv.checkpoint, dict_txt=fv.dict, encoder_json=fv.encoder_json, vocab_bpe=fv.vocab_bpe,
+        label_dict=fv.label_dict, data_dir=fv.data_dir, head=fv.head,
+    ))
+
+
+def execute_hf(fv, args):
+    del args  # none accepted
+    from roberta_tf.converters import huggingface
+
+    command.require(fv, "model_dir", "output")
+    return _write(fv, lambda: huggingface.convert(fv.model_dir))
+
+
+MODES = {
+    "fairseq": command.Mode(
+        "A fairseq RoBERTa model.pt, its dictionary (--dict or --data_dir) and the GPT-2 BPE files; "
+        "--head picks a classification head (--list_heads shows them); without heads, a backbone-only preset.",
+        define_fairseq_flags, execute_fairseq,
+    ),
+    "hf": command.Mode(
+        "A Hugging Face RoBERTa checkpoint directory (safetensors or pytorch_model.bin).",
+        define_hf_flags, execute_hf,
+    ),
+}
+
+
+def _write(fv, convert):
     logging.set_verbosity(logging.INFO if fv.verbosity is None else fv.verbosity)
     start = time.perf_counter()
-    if args[0] == "fairseq":
-        from roberta_tf.converters import fairseq
-
-        if not fv.checkpoint:
-            raise UsageError("--checkpoint is required")
-        if fv.list_heads:
-            print("\n".join(fairseq.list_heads(fv.checkpoint)))
-            return command.EXIT_OK
-        _require(fv, "output", "encoder_json", "vocab_bpe")
-        if not (fv.dict or fv.data_dir):
-            raise UsageError("--dict (or --data_dir) is required")
-        preset = fairseq.convert_checkpoint(
-            fv.checkpoint, fv.output, dict_txt=fv.dict, encoder_json=fv.encoder_json, vocab_bpe=fv.vocab_bpe,
-            label_dict=fv.label_dict, data_dir=fv.data_dir, head=fv.head, overwrite=fv.overwrite,
-        )
-    else:
-        from roberta_tf.converters import huggingface
-
-        _require(fv, "model_dir", "output")
-        preset = huggingface.convert_directory(fv.model_dir, fv.output, overwrite=fv.overwrite)
+    preset = write_preset(convert(), fv.output, overwrite=fv.overwrite)
     logging.info("Wrote %s in %.1f s.", preset, time.perf_counter() - start)
     print(preset)
     return command.EXIT_OK
 
 
-def _require(fv, *names):
-    missing = [f"--{name}" for name in names if not getattr(fv, name)]
-    if missing:
-        raise UsageError(f"{', '.join(missing)} required")
+def write_preset(converted, output, overwrite=False):
+    """A `ConvertedCheckpoint` -> a preset directory at `output`: the checkpoint loaded into
+    its model (a classifier when it has a head, else a backbone) and saved with its
+    provenance. The tokenizer files are written from the converted vocabulary, without
+    building the tokenizer layer. Returns `output` as a pathlib.Path."""
+    from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
+
+    if converted.head is not None:
+        model = RobertaTextClassifier.from_preset(converted, preprocessor=None)
+    else:
+        model = RobertaBackbone.from_preset(converted)
+    model.save_to_preset(output, overwrite=overwrite, source=converted.source, bpe_vocabulary=converted.bpe_vocabulary)
+    return pathlib.Path(output)
 
 
 def main(argv):

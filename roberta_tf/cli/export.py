@@ -1,7 +1,7 @@
 """`roberta-tf export`: a preset -> a TF Serving model version (SavedModel).
 
     roberta-tf export saved_model --preset DIR --output BASE/NAME [--version N]
-        [--precision float32|bfloat16] [--jit_compile] [--sequence_length L]
+        [--precision float32|bfloat16] [--jit_compile] [--sequence_length L] [--truncate ...]
 """
 
 import signal
@@ -12,32 +12,33 @@ from absl import flags
 from absl import logging
 
 from roberta_tf.cli import command
-from roberta_tf.cli.command import UsageError
+from roberta_tf.export import precision
+from roberta_tf.preprocessing import options
+from roberta_tf.serving import contract
 
 NAME = "export"
-SUMMARY = "Export a preset as a TF Serving SavedModel version (raw strings in, classifications out)."
-ARGS_USAGE = "saved_model"
-DESCRIPTION = """
-saved_model: writes BASE/NAME/N/ (N = one more than the highest existing version unless
---version is given), the layout TF Serving polls. Signatures: serving_default (text),
-classify_pairs (text_a, text_b), tokenize (text, text_pair) and classify_token_ids
-(token_ids, padding_mask), each answering logits, probabilities, class_id and class_name
-(tokenize: token_ids, padding_mask). Core TensorFlow ops only: any TF Serving version loads it.
+SUMMARY = "Export a preset for serving: saved_model (a TF Serving SavedModel version, raw strings in)."
+
+_SAVED_MODEL_DESCRIPTION = f"""Writes BASE/NAME/N/ (N = one more than the highest existing version unless
+--version is given), the layout TF Serving polls. Core TensorFlow ops only: any TF Serving
+version loads it. Signatures (roberta_tf.serving.contract):
+
+{contract.describe()}
 
 The version is built in a hidden staging directory beside it, reloaded and checked (every
 warmup request answers as the in-process model does), and only then renamed to N: a server
 never sees a partial version, and an interrupted export leaves no numbered directory.
 
---precision bfloat16 stores the encoder's weights in bfloat16: about 1.9x faster at batch 32 on CPUs with
-AVX512_BF16 or AMX, but about 2x slower on CPUs without them. Keep float32 unless you know the
-serving CPU. --jit_compile compiles the encoder with XLA, once per distinct input shape.
-"""
+--precision bfloat16 stores the encoder's weights in bfloat16: about 1.9x faster at batch 32 on
+CPUs with AVX512_BF16 or AMX, but about 2x slower on CPUs without them. Keep float32 unless you
+know the serving CPU. --jit_compile compiles the encoder with XLA, once per distinct input shape."""
 
 
 def define_flags(fv):
-    from roberta_tf.export import precision
-
     flags.DEFINE_string("preset", None, "The preset: a directory, an hf://owner/name handle or a named preset.", flag_values=fv)
+
+
+def define_saved_model_flags(fv):
     flags.DEFINE_string("output", None, "The model's base path BASE/NAME; the version goes to BASE/NAME/N.", flag_values=fv)
     flags.DEFINE_integer("version", None, "The version number (default: the next free one).", lower_bound=1, flag_values=fv)
     flags.DEFINE_enum(
@@ -47,18 +48,16 @@ def define_flags(fv):
     flags.DEFINE_bool("jit_compile", False, "Compile the encoder with XLA.", flag_values=fv)
     flags.DEFINE_integer(
         "sequence_length", None, "Truncation limit in tokens (default: the preset's; at most the model's maximum).",
-        lower_bound=5, flag_values=fv,
+        lower_bound=options.MIN_SEQUENCE_LENGTH, flag_values=fv,
     )
-    flags.DEFINE_enum("truncate", "round_robin", ["round_robin", "longest_first"], "Pair truncation.", flag_values=fv)
+    flags.DEFINE_enum("truncate", options.DEFAULT_TRUNCATE, list(options.TRUNCATION_STRATEGIES), "Pair truncation.",
+                      flag_values=fv)
     flags.DEFINE_bool("warmup", True, "Write assets.extra/tf_serving_warmup_requests.", flag_values=fv)
 
 
-def execute(fv, args):
-    if args != ["saved_model"]:
-        raise UsageError("say what to export: `roberta-tf export saved_model --preset DIR --output BASE/NAME`")
-    missing = [f"--{name}" for name in ("preset", "output") if not getattr(fv, name)]
-    if missing:
-        raise UsageError(f"{', '.join(missing)} required")
+def execute_saved_model(fv, args):
+    del args  # none accepted
+    command.require(fv, "preset", "output")
     logging.set_verbosity(logging.INFO if fv.verbosity is None else fv.verbosity)
     from roberta_tf.export import saved_model
 
@@ -77,6 +76,14 @@ def execute(fv, args):
     logging.info("Exported version %d to %s in %.1f s.", result.version, result.path, time.perf_counter() - start)
     print(result.path)
     return command.EXIT_OK
+
+
+MODES = {
+    "saved_model": command.Mode(
+        "A TF Serving model version BASE/NAME/N (SavedModel): raw strings in, classifications out.",
+        define_saved_model_flags, execute_saved_model, _SAVED_MODEL_DESCRIPTION,
+    ),
+}
 
 
 def _interrupt(signum, frame):

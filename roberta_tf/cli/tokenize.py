@@ -19,6 +19,7 @@ from absl import logging
 
 from roberta_tf.cli import command
 from roberta_tf.cli.command import CommandError, UsageError
+from roberta_tf.preprocessing import options
 
 NAME = "tokenize"
 SUMMARY = "Tokenize lines of text (or TSV columns) into RoBERTa token ids, one JSON list per line."
@@ -40,7 +41,6 @@ TSV input (--columns) is split on tabs, without quoting rules.
 """
 
 FAIRSEQ_FILES = ("encoder.json", "vocab.bpe", "dict.txt")
-TRUNCATION_STRATEGIES = ("round_robin", "longest_first")
 
 
 def define_flags(fv):
@@ -73,13 +73,13 @@ def define_flags(fv):
         "sequence_length",
         512,
         "Maximum ids per line, special tokens included (with --add_special_tokens).",
-        lower_bound=5,
+        lower_bound=options.MIN_SEQUENCE_LENGTH,
         flag_values=fv,
     )
     flags.DEFINE_enum(
         "truncate",
-        "round_robin",
-        list(TRUNCATION_STRATEGIES),
+        options.DEFAULT_TRUNCATE,
+        list(options.TRUNCATION_STRATEGIES),
         "How a pair is cut to --sequence_length: keras-hub's round_robin or Hugging Face's longest_first.",
         flag_values=fv,
     )
@@ -199,7 +199,7 @@ class BatchEncoder:
         sequence_length, truncate: as `RobertaTextClassifierPreprocessor`'s.
     """
 
-    def __init__(self, tokenizer, add_special_tokens=True, sequence_length=512, truncate="round_robin"):
+    def __init__(self, tokenizer, add_special_tokens=True, sequence_length=512, truncate=options.DEFAULT_TRUNCATE):
         from roberta_tf.models import RobertaTextClassifierPreprocessor
 
         self.tokenizer = tokenizer

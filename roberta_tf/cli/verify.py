@@ -20,7 +20,6 @@ from roberta_tf.cli.command import CommandError, UsageError
 
 NAME = "verify"
 SUMMARY = "Compare a converted preset with its source model (transformers or fairseq) on the same texts."
-ARGS_USAGE = "fairseq|hf"
 DESCRIPTION = """
 Tokenizes each text with the preset's tokenizer (and, for fairseq, also with fairseq's own
 GPT-2 BPE, counting texts whose ids differ), runs both models, and prints one JSON object:
@@ -43,29 +42,42 @@ def define_flags(fv):
     flags.DEFINE_string("input", None, "Texts to compare, one per line (default: a built-in mixed sample).", flag_values=fv)
     flags.DEFINE_integer("max_texts", 64, "Compare at most this many texts.", lower_bound=1, flag_values=fv)
     flags.DEFINE_float("tolerance", 1e-4, "Largest acceptable absolute difference.", flag_values=fv)
-    flags.DEFINE_string("model_dir", None, "hf: the Hugging Face checkpoint directory.", flag_values=fv)
-    flags.DEFINE_string("checkpoint", None, "fairseq: the model.pt file.", flag_values=fv)
-    flags.DEFINE_string("data_dir", None, "fairseq: the data directory (input0/dict.txt, label/dict.txt).", flag_values=fv)
-    flags.DEFINE_string("encoder_json", None, "fairseq: GPT-2 BPE encoder.json.", flag_values=fv)
-    flags.DEFINE_string("vocab_bpe", None, "fairseq: GPT-2 BPE vocab.bpe.", flag_values=fv)
-    flags.DEFINE_string("head", None, "fairseq: the classification head (default: the preset's only head).", flag_values=fv)
 
 
-def execute(fv, args):
-    if len(args) != 1 or args[0] not in ("fairseq", "hf"):
-        raise UsageError("say what the source is: `roberta-tf verify fairseq ...` or `roberta-tf verify hf ...`")
-    if not fv.preset:
-        raise UsageError("--preset is required")
+def define_hf_flags(fv):
+    flags.DEFINE_string("model_dir", None, "The Hugging Face checkpoint directory.", flag_values=fv)
+
+
+def define_fairseq_flags(fv):
+    flags.DEFINE_string("checkpoint", None, "The model.pt file.", flag_values=fv)
+    flags.DEFINE_string("data_dir", None, "The data directory (input0/dict.txt, label/dict.txt).", flag_values=fv)
+    flags.DEFINE_string("encoder_json", None, "GPT-2 BPE encoder.json.", flag_values=fv)
+    flags.DEFINE_string("vocab_bpe", None, "GPT-2 BPE vocab.bpe.", flag_values=fv)
+    flags.DEFINE_string("head", None, "The classification head (default: the preset's only head).", flag_values=fv)
+
+
+def execute_hf(fv, args):
+    del args  # none accepted
+    command.require(fv, "preset", "model_dir")
+    return _report(fv, verify_huggingface(fv.preset, fv.model_dir, _texts(fv.input, fv.max_texts)))
+
+
+def execute_fairseq(fv, args):
+    del args  # none accepted
+    command.require(fv, "preset", "checkpoint", "data_dir", "encoder_json", "vocab_bpe")
     texts = _texts(fv.input, fv.max_texts)
-    if args[0] == "hf":
-        if not fv.model_dir:
-            raise UsageError("--model_dir is required")
-        report = verify_huggingface(fv.preset, fv.model_dir, texts)
-    else:
-        for name in ("checkpoint", "data_dir", "encoder_json", "vocab_bpe"):
-            if not getattr(fv, name):
-                raise UsageError(f"--{name} is required")
-        report = verify_fairseq(fv.preset, fv.checkpoint, fv.data_dir, fv.encoder_json, fv.vocab_bpe, fv.head, texts)
+    return _report(fv, verify_fairseq(fv.preset, fv.checkpoint, fv.data_dir, fv.encoder_json, fv.vocab_bpe, fv.head, texts))
+
+
+MODES = {
+    "hf": command.Mode("Against transformers' RobertaModel / RobertaForSequenceClassification (needs torch).",
+                       define_hf_flags, execute_hf),
+    "fairseq": command.Mode("Against fairseq's RobertaModel and its own GPT-2 BPE (needs fairseq).",
+                            define_fairseq_flags, execute_fairseq),
+}
+
+
+def _report(fv, report):
     report["tolerance"] = fv.tolerance
     report["ok"] = bool(
         report["token_id_mismatches"] == 0
@@ -86,11 +98,11 @@ def _texts(path, limit):
 
 
 def _load_preset(preset):
-    from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
+    from roberta_tf.models import RobertaBackbone, RobertaTextClassifier, RobertaTextClassifierPreprocessor
     from roberta_tf.presets import loader
 
     contents = loader.resolve(preset)
-    preprocessor = loader.load_preprocessor(contents, padding="longest")
+    preprocessor = RobertaTextClassifierPreprocessor.from_preset(contents, padding="longest")
     if contents.config.get("classifier") is not None:
         model = RobertaTextClassifier.from_preset(contents, preprocessor=preprocessor)
         return model, model.backbone, preprocessor

@@ -9,6 +9,8 @@ An export cannot know the serving CPU, so float32 is the default and bfloat16 is
 for servers known to have AVX512_BF16 or AMX.
 """
 
+import numpy as np
+
 PRECISIONS = ("float32", "bfloat16")
 DEFAULT_PRECISION = "float32"
 
@@ -16,19 +18,14 @@ DEFAULT_PRECISION = "float32"
 def classifier_with_precision(classifier, precision):
     """`classifier` itself when it already runs in `precision`, else a copy whose encoder and
     pooler store their weights in `precision` (LayerNorm, softmax and the logits layer stay
-    float32: see `roberta_tf.layers.layer_norm`). The copy shares nothing with `classifier`."""
-    import tensorflow as tf
-
-    from roberta_tf.models.roberta_backbone import RobertaBackbone
-    from roberta_tf.models.roberta_text_classifier import RobertaTextClassifier
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={precision!r}")
+    float32: see `roberta_tf.layers.layer_norm`). The copy shares nothing with `classifier`
+    and has its classes (`type(...)`), so subclasses keep theirs."""
+    check_precision(precision)
     backbone = classifier.backbone
     if (backbone.dtype_policy_name or "float32") == precision:
         return classifier
-    copy = RobertaTextClassifier(
-        RobertaBackbone(**{**backbone.get_config(), "dtype": precision, "name": backbone.name}),
+    copy = type(classifier)(
+        type(backbone)(**{**backbone.get_config(), "dtype": precision, "name": backbone.name}),
         classifier.num_classes,
         preprocessor=None,
         activation=classifier.activation,
@@ -40,5 +37,11 @@ def classifier_with_precision(classifier, precision):
     )
     source = classifier.named_weights()
     for name, variable in copy.named_weights().items():
-        variable.assign(tf.cast(source[name], variable.dtype))
+        variable.assign(np.asarray(source[name]).astype(variable.dtype.as_numpy_dtype))
     return copy
+
+
+def check_precision(precision):
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}. Received: precision={precision!r}")
+    return precision

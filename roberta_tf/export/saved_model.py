@@ -1,28 +1,27 @@
-"""Exports a classifier as a TF Serving model version: `BASE/NAME/N/` (a SavedModel).
+"""Writes serving modules as SavedModels: TF Serving model versions `BASE/NAME/N/`, and the
+shared write-and-verify step.
 
     export_saved_model(classifier, tokenizer, "models/roberta_classifier")  # -> .../1, .../2, ...
 
 What a version holds:
-    saved_model.pb, variables/      the `ClassifierServingModule` (four signatures)
+    saved_model.pb, variables/      the `ClassifierServingModule` (the five signatures of
+                                    `roberta_tf.serving.contract`)
     assets/roberta_tf_export.json   metadata: labels, sequence length, precision, tokenizer
-                                    and source hashes, roberta_tf version (`metadata_file` on
-                                    the loaded object gives its path)
+                                    and source hashes, roberta_tf version, the contract
+                                    (`metadata_file` on the loaded object gives its path)
     assets.extra/tf_serving_warmup_requests   PredictionLog records (see `warmup.py`)
 
-Atomic: the version is built in a hidden staging directory beside it (`.tmp-export-PID-*`,
-which TF Serving ignores: it loads only numeric directories), reloaded from disk, checked
-(core TF ops only; every warmup request answers; outputs equal the in-process module's), and
-only then renamed to its number. An interrupted export leaves no numbered directory; a
-killed one leaves its staging directory, which the next export removes.
+Atomic (`roberta_tf.utils.files.atomic_directory`): the version is built in a hidden staging
+directory beside it (`.tmp-export-PID-*`, which TF Serving ignores: it loads only numeric
+directories), reloaded from disk, checked (core TF ops only; every warmup request answers as
+the in-process module does), and only then renamed to its number. Versions are immutable: an
+existing one is never replaced. An interrupted export leaves no numbered directory; a killed
+one leaves its staging directory, which the next export removes.
 """
 
 import dataclasses
 import datetime
-import json
-import os
 import pathlib
-import re
-import shutil
 import tempfile
 
 import numpy as np
@@ -32,10 +31,14 @@ from absl import logging
 import roberta_tf
 from roberta_tf.export import precision as precision_lib
 from roberta_tf.export import serving_module, warmup
+from roberta_tf.models import RobertaTextClassifier, RobertaTokenizer
+from roberta_tf.preprocessing import options
+from roberta_tf.presets import loader
+from roberta_tf.serving import contract
+from roberta_tf.utils import files
 
 METADATA_FILE = "roberta_tf_export.json"
-STAGING_PREFIX = ".tmp-export-"
-_STAGING_PATTERN = re.compile(re.escape(STAGING_PREFIX) + r"(\d+)-")
+STAGING_KIND = "export"  # staging directories are named `.tmp-export-PID-*`
 # Outputs of the reloaded model must equal the in-process module's (same graph, same kernels).
 VERIFY_TOLERANCE = 1e-5
 
@@ -54,7 +57,7 @@ def export_saved_model(
     version=None,
     *,
     sequence_length=None,
-    truncate="round_robin",
+    truncate=options.DEFAULT_TRUNCATE,
     precision=precision_lib.DEFAULT_PRECISION,
     jit_compile=False,
     source=None,
@@ -75,30 +78,20 @@ def export_saved_model(
             verify the export either way).
 
     Raises:
-        FileExistsError: `version` exists already.
+        FileExistsError: `version` exists already (versions are immutable).
         RuntimeError: the written model failed verification (nothing is left behind).
     """
     base = pathlib.Path(output).absolute()
-    base.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(base)
     version = next_version(base) if version is None else _check_version(base, version)
     module = serving_module.ClassifierServingModule(
         classifier, tokenizer, sequence_length=sequence_length, truncate=truncate,
         precision=precision, jit_compile=jit_compile,
     )
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=base))
-    try:
-        metadata = _metadata(module, classifier, version, source, tokenizer_files)
-        # The warmup requests also verify the export (every signature, several shapes), so
-        # they are built and replayed even when no warmup file is written.
-        requests = _warmup_inputs(module)
-        _write(module, staging, base.name, metadata, requests if warmup_requests else [])
-        verify_saved_model(staging, module, requests)
-        target = base / str(version)
-        os.rename(staging, target)  # atomic on one filesystem; fails if `target` appeared meanwhile
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    metadata = metadata_for(module, version, source, tokenizer_files)
+    metadata["backbone"] = classifier.backbone.get_config()
+    target = base / str(version)
+    with files.atomic_directory(target, kind=STAGING_KIND) as staging:
+        write_verified(module, staging, base.name, metadata, warmup_requests)
     logging.info("Exported %s (version %d, %s%s).", target, version, precision, ", XLA" if jit_compile else "")
     return ExportResult(target, version, metadata)
 
@@ -107,16 +100,12 @@ def export_preset(preset, output, version=None, *, sequence_length=None, **optio
     """`export_saved_model` of a preset's classifier and tokenizer (what `roberta-tf export
     saved_model` runs). The truncation limit defaults to the preset preprocessor's
     `sequence_length`; the metadata records the preset's provenance and file hashes."""
-    from roberta_tf.models.roberta_text_classifier import RobertaTextClassifier
-    from roberta_tf.presets import loader
-
     contents = loader.resolve(preset)
     classifier = RobertaTextClassifier.from_preset(contents, preprocessor=None)
-    tokenizer = loader.load_tokenizer(contents)
+    tokenizer = RobertaTokenizer.from_preset(contents)
     if sequence_length is None:
         sequence_length = (contents.config.get("preprocessor") or {}).get("sequence_length")
-    tokenizer_files = [p for p in (contents.vocabulary, contents.merges) if isinstance(p, pathlib.Path)]
-    preset_metadata = _preset_metadata(contents.source)
+    preset_metadata = contents.metadata or {}
     source = {
         "preset": contents.source,
         # The checkpoint the preset was converted from (converters record its SHA-256).
@@ -125,17 +114,26 @@ def export_preset(preset, output, version=None, *, sequence_length=None, **optio
     }
     return export_saved_model(
         classifier, tokenizer, output, version, sequence_length=sequence_length, source=source,
-        tokenizer_files=tokenizer_files, **options,
+        tokenizer_files=contents.tokenizer_files(), **options,
     )
 
 
-def _preset_metadata(source):
-    """The preset's metadata.json (provenance, file hashes), or {} for other preset kinds."""
-    try:
-        metadata = json.loads((pathlib.Path(source) / "metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return metadata if isinstance(metadata, dict) else {}
+def write_verified(module, directory, model_name, metadata, warmup_requests=True):
+    """Saves `module` (a serving module) into the empty `directory` with its metadata asset
+    and warmup file, then reloads and verifies it (`verify_saved_model`)."""
+    # The warmup requests also verify the export (every signature, several shapes), so they
+    # are built and replayed even when no warmup file is written.
+    requests = warmup.warmup_inputs(module)
+    with tempfile.TemporaryDirectory() as scratch:
+        metadata_path = pathlib.Path(scratch) / METADATA_FILE
+        files.write_json(metadata_path, metadata)
+        # A tracked Asset is copied into assets/ and restored as `loaded.metadata_file`.
+        module.metadata_file = tf.saved_model.Asset(str(metadata_path))
+        tf.saved_model.save(module, str(directory), signatures=module.signatures())
+    if warmup_requests:
+        (directory / warmup.WARMUP_DIR).mkdir()
+        warmup.write_warmup_file(directory / warmup.WARMUP_DIR / warmup.WARMUP_FILE, model_name, requests)
+    verify_saved_model(directory, module, requests)
 
 
 def next_version(base):
@@ -149,15 +147,6 @@ def versions(base):
     if not base.is_dir():
         return []
     return sorted(int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def remove_stale_staging(base):
-    """Removes staging directories left by exports whose process is gone (killed mid-way)."""
-    for path in pathlib.Path(base).glob(f"{STAGING_PREFIX}*"):
-        match = _STAGING_PATTERN.match(path.name)
-        if match and not _process_alive(int(match.group(1))):
-            logging.info("Removing %s, left by an interrupted export.", path)
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def saved_model_op_types(export_dir):
@@ -187,7 +176,7 @@ def verify_saved_model(export_dir, module, requests):
     if extra:
         raise RuntimeError(f"The exported graph uses ops outside core TensorFlow: {extra}")
     loaded = tf.saved_model.load(str(export_dir))
-    missing = set(serving_module.SIGNATURES) - set(loaded.signatures)
+    missing = set(module.SIGNATURES) - set(loaded.signatures)
     if missing:
         raise RuntimeError(f"The exported model lacks signatures {sorted(missing)}")
     for signature_name, inputs in requests:
@@ -221,50 +210,30 @@ def _tensor(value, spec):
     return tf.constant(array, spec.dtype)
 
 
-def _warmup_inputs(module):
-    def token_ids_for(texts):
-        packed = module.tokenize(tf.constant(texts))
-        return packed["token_ids"].numpy(), packed["padding_mask"].numpy()
-
-    return warmup.warmup_inputs(module.sequence_length, token_ids_for)
-
-
-def _write(module, staging, model_name, metadata, requests):
-    """tf.saved_model.save into `staging`, plus the metadata asset and the warmup file."""
-    with tempfile.TemporaryDirectory() as scratch:
-        metadata_path = pathlib.Path(scratch) / METADATA_FILE
-        metadata_path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        # A tracked Asset is copied into assets/ and restored as `loaded.metadata_file`.
-        module.metadata_file = tf.saved_model.Asset(str(metadata_path))
-        tf.saved_model.save(module, str(staging), signatures=module.signatures())
-    if requests:
-        (staging / warmup.WARMUP_DIR).mkdir()
-        warmup.write_warmup_file(
-            staging / warmup.WARMUP_DIR / warmup.WARMUP_FILE, model_name, requests, module.input_dtypes()
-        )
-
-
-def _metadata(module, classifier, version, source, tokenizer_files):
-    from roberta_tf.presets.saver import file_sha256
-
-    return {
+def metadata_for(module, version, source, tokenizer_files):
+    """The metadata asset of an export of `module` (a serving module)."""
+    metadata = {
         "format": "roberta_tf.saved_model/1",
         "roberta_tf_version": roberta_tf.__version__,
         "tensorflow_version": tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": version,
-        "signatures": list(serving_module.SIGNATURES),
-        "label_names": module.label_names,
-        "num_classes": module.num_classes,
-        "multi_label": module.multi_label,
+        "signatures": list(module.SIGNATURES),
+        "contract": contract.describe(module.SIGNATURES),
         "sequence_length": module.sequence_length,
         "truncate": module.truncate,
-        "precision": module.precision,
-        "jit_compile": module.jit_compile,
-        "backbone": classifier.backbone.get_config(),
-        "tokenizer_files": {pathlib.Path(p).name: file_sha256(p) for p in tokenizer_files},
+        "tokenizer_files": {pathlib.Path(p).name: files.file_sha256(p) for p in tokenizer_files},
         "source": source,
     }
+    if isinstance(module, serving_module.ClassifierServingModule):
+        metadata.update(
+            label_names=module.label_names,
+            num_classes=module.num_classes,
+            multi_label=module.multi_label,
+            precision=module.precision,
+            jit_compile=module.jit_compile,
+        )
+    return metadata
 
 
 def _check_version(base, version):
@@ -273,13 +242,3 @@ def _check_version(base, version):
     if (base / str(version)).exists():
         raise FileExistsError(f"{base / str(version)} exists; TF Serving versions are immutable: choose another.")
     return version
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

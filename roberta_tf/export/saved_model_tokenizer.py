@@ -1,75 +1,32 @@
-"""Exports the tokenizer (and packer) as a SavedModel with string signatures, core TF ops only.
+"""Exports the tokenizer and packer alone as a SavedModel: `tokenize` and `tokenize_pairs`,
+the same two signatures (same inputs, same outputs) as the classifier's TF Serving export.
 
-Signatures (the contract; `tests/export/test_saved_model_tokenizer.py` holds the restored
-model to it):
-    `tokenize`:   text tf.string [batch] -> token_ids int32 [total_tokens] (ragged values,
-                  no `<s>`/`</s>`), row_splits int64 [batch + 1].
-    `preprocess`: text tf.string [batch] -> token_ids int32 [batch, width], padding_mask
-                  int32 [batch, width]; `<s> A </s>` padded with `<pad>` to the longest row,
-                  truncated to `sequence_length`.
-The graph holds no tensorflow_text op: it loads in any process that has only tensorflow.
+    export_tokenizer_saved_model(tokenizer, "exported/tokenizer", sequence_length=128)
+
+Signatures (`roberta_tf.serving.contract`; the test holds the restored model to them):
+    tokenize        text  string [batch]           -> token_ids, padding_mask int32 [batch, length]
+    tokenize_pairs  text_a, text_b string [batch]  -> the same, packed `<s> a </s></s> b </s>`
+Rows are padded with `<pad>` to the longest row and truncated to `sequence_length`. The graph
+holds no tensorflow_text op: it loads in any process that has only tensorflow. Written and
+verified exactly as a classifier version (`saved_model.write_verified`), atomically.
 """
 
-import os
-import shutil
-import tempfile
+import pathlib
 
-import tensorflow as tf
-
-from roberta_tf.preprocessing import packer
+from roberta_tf.export import saved_model, serving_module
+from roberta_tf.preprocessing import options
+from roberta_tf.utils import files
 
 
-class TokenizerModule(tf.Module):
-    """A `tf.Module` serving a `RobertaTokenizer` through string signatures."""
-
-    def __init__(self, tokenizer, sequence_length=512):
-        super().__init__(name="roberta_tokenizer")
-        self._tokenizer = tokenizer
-        self._sequence_length = sequence_length
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
-    def tokenize(self, text):
-        ids = self._tokenizer.tokenize_batch(text)
-        return {"token_ids": ids.flat_values, "row_splits": ids.row_splits}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
-    def preprocess(self, text):
-        ids = self._tokenizer.tokenize_batch(text)
-        token_ids, padding_mask = packer.pack(
-            [(ids.flat_values, ids.row_splits)],
-            self._sequence_length,
-            start_id=self._tokenizer.start_token_id,
-            end_id=self._tokenizer.end_token_id,
-            pad_id=self._tokenizer.pad_token_id,
-            padding="longest",
-        )
-        return {"token_ids": token_ids, "padding_mask": tf.cast(padding_mask, tf.int32)}
-
-
-def export_tokenizer_saved_model(tokenizer, export_dir, sequence_length=512):
-    """Writes the SavedModel to `export_dir` atomically (built beside it, then renamed).
+def export_tokenizer_saved_model(tokenizer, export_dir, sequence_length=512, truncate=options.DEFAULT_TRUNCATE):
+    """Writes the SavedModel to `export_dir` atomically and returns its path.
 
     Raises:
-        FileExistsError: if `export_dir` exists.
+        FileExistsError: if `export_dir` exists and is not empty.
     """
-    export_dir = os.path.abspath(export_dir)
-    if os.path.exists(export_dir):
-        raise FileExistsError(f"Refusing to overwrite {export_dir!r}; choose a new directory.")
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
-    try:
-        module = TokenizerModule(tokenizer, sequence_length)
-        tf.saved_model.save(
-            module,
-            staging,
-            signatures={
-                "tokenize": module.tokenize.get_concrete_function(),
-                "preprocess": module.preprocess.get_concrete_function(),
-            },
-        )
-        os.replace(staging, export_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    module = serving_module.TokenizerServingModule(tokenizer, sequence_length, truncate)
+    export_dir = pathlib.Path(export_dir).absolute()
+    metadata = saved_model.metadata_for(module, version=None, source=None, tokenizer_files=())
+    with files.atomic_directory(export_dir, kind=saved_model.STAGING_KIND) as staging:
+        saved_model.write_verified(module, staging, export_dir.name, metadata)
     return export_dir

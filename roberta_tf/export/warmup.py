@@ -7,7 +7,12 @@ and batch shape a server meets in practice: single texts, small and full client 
 one row at the truncation limit (the largest attention matrices).
 """
 
+import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import prediction_log_pb2
+
+from roberta_tf.serving import contract
+from roberta_tf.serving.grpc_proto import grpc_predict_request
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -36,49 +41,47 @@ def _long_text(sequence_length):
     return " ".join(words[i % len(words)] for i in range(sequence_length + 8))
 
 
-def warmup_inputs(sequence_length, token_ids_for):
-    """[(signature name, {input name: numpy-like})], the requests replayed at load.
+def warmup_inputs(module):
+    """[(signature name, {input name: numpy-like})]: the requests replayed at load, for each
+    signature `module` serves (`module.SIGNATURES`).
 
     Args:
-        sequence_length: the model's truncation limit (one request reaches it).
-        token_ids_for: texts -> (token_ids, padding_mask) as `tokenize` returns them, for the
-            `classify_token_ids` requests.
+        module: a `TokenizerServingModule` or `ClassifierServingModule`; its
+            `sequence_length` (one request reaches it) and its `tokenize` signature (which
+            packs the `classify_token_ids` requests) are used.
     """
     requests = []
     for batch in (1, 8, 32):
-        requests.append(("serving_default", {"text": _texts(batch)}))
-    requests.append(("serving_default", {"text": [_long_text(sequence_length)]}))
+        requests.append((contract.CLASSIFY, {"text": _texts(batch)}))
+    requests.append((contract.CLASSIFY, {"text": [_long_text(module.sequence_length)]}))
     for batch in (1, 8):
-        requests.append(("classify_pairs", {"text_a": _texts(batch), "text_b": _texts(batch, offset=3)}))
-    requests.append(("tokenize", {"text": _texts(4)}))
-    requests.append(("tokenize_pairs", {"text_a": _texts(4), "text_b": _texts(4, offset=1)}))
-    for batch in (1, 8):
-        token_ids, padding_mask = token_ids_for(_texts(batch, offset=2))
-        requests.append(("classify_token_ids", {"token_ids": token_ids, "padding_mask": padding_mask}))
-    return requests
+        requests.append((contract.CLASSIFY_PAIRS, {"text_a": _texts(batch), "text_b": _texts(batch, offset=3)}))
+    requests.append((contract.TOKENIZE, {"text": _texts(4)}))
+    requests.append((contract.TOKENIZE_PAIRS, {"text_a": _texts(4), "text_b": _texts(4, offset=1)}))
+    if contract.CLASSIFY_TOKEN_IDS in module.SIGNATURES:
+        for batch in (1, 8):
+            packed = module.tokenize(tf.constant(_texts(batch, offset=2)))
+            requests.append((contract.CLASSIFY_TOKEN_IDS, {name: np.asarray(value) for name, value in packed.items()}))
+    return [(name, inputs) for name, inputs in requests if name in module.SIGNATURES]
 
 
-def write_warmup_file(path, model_name, requests, input_dtypes):
-    """Writes `requests` as a TFRecord of `PredictionLog` protos (tensorflow-serving-api).
-
-    `input_dtypes`: {signature: {input: dtype name}}, so each tensor has the signature's dtype."""
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    from roberta_tf.serving.client import grpc_predict_request
-
+def write_warmup_file(path, model_name, requests):
+    """Writes `requests` as a TFRecord of `PredictionLog` protos, each `PredictRequest` built
+    by the gRPC client's own builder with the contract's dtypes: what the server replays at
+    load is exactly what a client sends."""
     if len(requests) > MAX_RECORDS:
         raise ValueError(f"TF Serving reads at most {MAX_RECORDS} warmup records; got {len(requests)}.")
     with tf.io.TFRecordWriter(str(path)) as writer:
         for signature_name, inputs in requests:
-            request = grpc_predict_request(model_name, signature_name, inputs, input_dtypes=input_dtypes[signature_name])
+            request = grpc_predict_request(
+                model_name, signature_name, inputs, input_dtypes=contract.INPUT_DTYPES[signature_name]
+            )
             log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
             writer.write(log.SerializeToString())
 
 
 def read_warmup_file(path):
     """The `PredictionLog` records of a warmup file (tests and export verification)."""
-    from tensorflow_serving.apis import prediction_log_pb2
-
     logs = []
     for record in tf.data.TFRecordDataset(str(path)):
         log = prediction_log_pb2.PredictionLog()

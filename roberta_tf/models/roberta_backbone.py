@@ -9,6 +9,8 @@ import tf_keras as keras
 from roberta_tf.layers import RobertaEmbedding, TransformerEncoderLayer, attention_bias
 from roberta_tf.layers.layer_norm import LayerNorm
 from roberta_tf.layers.transformer_encoder import ACTIVATIONS
+from roberta_tf.presets import loader, registry, saver
+from roberta_tf.utils.classproperty import classproperty
 
 
 @keras.saving.register_keras_serializable(package="roberta_tf")
@@ -196,22 +198,17 @@ class RobertaBackbone(keras.Model):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """A backbone from a preset directory, a named preset or an `hf://` handle."""
-        from roberta_tf.presets import loader
-
-        return loader.load_backbone(preset, load_weights=load_weights, **kwargs)
+        """A backbone from a preset directory, a Hugging Face checkpoint directory, a named
+        preset, an `hf://` handle or a converted checkpoint (`roberta_tf.presets.loader`)."""
+        return loader.load_backbone(cls, preset, load_weights=load_weights, **kwargs)
 
     def save_to_preset(self, preset_dir, **kwargs):
         """Writes a backbone-only preset directory (see `roberta_tf.presets`)."""
-        from roberta_tf.presets import saver
-
         saver.save_preset(preset_dir, backbone=self, **kwargs)
 
-    @classmethod
-    @property
+    @classproperty
     def presets(cls):
-        from roberta_tf.presets import registry
-
+        """The named presets (`roberta_tf.presets.registry.PRESETS`)."""
         return registry.PRESETS
 
 

@@ -6,6 +6,8 @@ from roberta_tf.layers import ProjectionDense
 from roberta_tf.models.roberta_backbone import RobertaBackbone
 from roberta_tf.models.roberta_text_classifier_preprocessor import RobertaTextClassifierPreprocessor
 from roberta_tf.models.task import Task
+from roberta_tf.presets import loader, registry, saver
+from roberta_tf.utils.classproperty import classproperty
 
 
 @keras.saving.register_keras_serializable(package="roberta_tf")
@@ -39,6 +41,9 @@ class RobertaTextClassifier(Task):
     ...                     "padding_mask": np.ones((2, 8), "int32")}, verbose=0).shape
     (2, 3)
     """
+
+    backbone_cls = RobertaBackbone
+    preprocessor_cls = RobertaTextClassifierPreprocessor
 
     def __init__(
         self,
@@ -76,9 +81,10 @@ class RobertaTextClassifier(Task):
         logits = output_dense(x)
         outputs = output_activation(logits) if output_activation is not None else logits
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
-        # Outside Keras tracking: `logits_model()` builds on it (exports need the logits
-        # before `activation`, and a tracked second model would save the weights twice).
-        self.__dict__["_symbolic_logits"] = None if output_activation is None else (inputs, logits)
+        # `logits_model()` builds on these (exports need the logits before `activation`); a
+        # tracked second model would save the weights twice, hence untracked.
+        self._untracked.symbolic_logits = None if output_activation is None else (inputs, logits)
+        self._untracked.logits_model = None
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.pooled_dropout = pooled_dropout
@@ -98,14 +104,14 @@ class RobertaTextClassifier(Task):
     @property
     def label_names(self):
         """Class names (a list of num_classes strings) or None."""
-        return self.__dict__.get("_label_names")
+        return self._untracked.label_names
 
     @label_names.setter
     def label_names(self, names):
         if names is not None and len(names) != self.num_classes:
             raise ValueError(f"label_names has {len(names)} names for num_classes={self.num_classes}.")
-        # Outside Keras tracking (a tracked list would become a ListWrapper).
-        self.__dict__["_label_names"] = [str(n) for n in names] if names is not None else None
+        # Untracked: a tracked list would become a ListWrapper.
+        self._untracked.label_names = [str(n) for n in names] if names is not None else None
 
     def compile(self, optimizer="auto", loss="auto", *, metrics="auto", **kwargs):
         """keras-hub's defaults: Adam(5e-5), sparse categorical cross-entropy (from logits unless
@@ -124,12 +130,12 @@ class RobertaTextClassifier(Task):
         """A functional model sharing this classifier's layers that returns the logits before
         `activation` (the same model when `activation` is None). Serving exports use it to
         answer with both logits and probabilities."""
-        if self.__dict__["_symbolic_logits"] is None:
+        if self._untracked.symbolic_logits is None:
             return self
-        if "_logits_model" not in self.__dict__:
-            inputs, logits = self.__dict__["_symbolic_logits"]
-            self.__dict__["_logits_model"] = keras.Model(inputs, logits, name=f"{self.name}_logits")
-        return self.__dict__["_logits_model"]
+        if self._untracked.logits_model is None:
+            inputs, logits = self._untracked.symbolic_logits
+            self._untracked.logits_model = keras.Model(inputs, logits, name=f"{self.name}_logits")
+        return self._untracked.logits_model
 
     def named_weights(self):
         """Backbone weights plus the head's, under the preset format's names."""
@@ -166,23 +172,18 @@ class RobertaTextClassifier(Task):
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
-        """A classifier from a preset directory, a named preset (`RobertaTextClassifier.presets`)
-        or an `hf://owner/name` handle. `num_classes` different from the preset's (or a
-        backbone-only preset) gives a new, randomly initialized head; `preprocessor=None`
-        skips the tokenizer; other keyword arguments go to the constructor."""
-        from roberta_tf.presets import loader
-
-        return loader.load_classifier(preset, load_weights=load_weights, **kwargs)
+        """A classifier from a preset directory, a Hugging Face checkpoint directory, a named
+        preset (`RobertaTextClassifier.presets`), an `hf://owner/name` handle or a converted
+        checkpoint. `num_classes` different from the preset's (or a backbone-only preset)
+        gives a new, randomly initialized head; `preprocessor=None` skips the tokenizer;
+        other keyword arguments go to the constructor."""
+        return loader.load_task(cls, preset, load_weights=load_weights, **kwargs)
 
     def save_to_preset(self, preset_dir, **kwargs):
         """Writes the classifier (weights, config, tokenizer files, labels) as a preset."""
-        from roberta_tf.presets import saver
-
         saver.save_preset(preset_dir, backbone=self.backbone, classifier=self, **kwargs)
 
-    @classmethod
-    @property
+    @classproperty
     def presets(cls):
-        from roberta_tf.presets import registry
-
+        """The named presets (`roberta_tf.presets.registry.PRESETS`)."""
         return registry.PRESETS

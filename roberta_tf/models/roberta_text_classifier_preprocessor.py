@@ -4,7 +4,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from roberta_tf.models.roberta_tokenizer import RobertaTokenizer, string_tensor
-from roberta_tf.preprocessing import packer
+from roberta_tf.preprocessing import options, packer
+from roberta_tf.presets import loader
 
 
 def _segments(x):
@@ -48,18 +49,21 @@ class RobertaTextClassifierPreprocessor(keras.layers.Layer):
     [[0, 35132, 1496, 2, 2, 47177, 1242, 2]]
     """
 
-    def __init__(self, tokenizer, sequence_length=512, truncate="round_robin", padding="max_length", **kwargs):
+    tokenizer_cls = RobertaTokenizer
+
+    def __init__(
+        self,
+        tokenizer,
+        sequence_length=512,
+        truncate=options.DEFAULT_TRUNCATE,
+        padding=options.DEFAULT_PADDING,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if truncate not in packer.TRUNCATION_STRATEGIES:
-            raise ValueError(f"truncate must be one of {packer.TRUNCATION_STRATEGIES}. Received: truncate={truncate!r}")
-        if padding not in packer.PADDING_STRATEGIES:
-            raise ValueError(f"padding must be one of {packer.PADDING_STRATEGIES}. Received: padding={padding!r}")
-        if not isinstance(sequence_length, int) or sequence_length < 5:
-            raise ValueError(f"sequence_length must be an int >= 5. Received: sequence_length={sequence_length!r}")
         self.tokenizer = tokenizer
-        self.sequence_length = sequence_length
-        self.truncate = truncate
-        self.padding = padding
+        self.sequence_length = options.check_sequence_length(sequence_length)
+        self.truncate = options.check_truncate(truncate)
+        self.padding = options.check_padding(padding)
 
     def call(self, x, y=None, sample_weight=None):
         segments = [string_tensor(s, name=f"segment {i}") for i, s in enumerate(_segments(x))]
@@ -72,20 +76,20 @@ class RobertaTextClassifierPreprocessor(keras.layers.Layer):
             tf.debugging.assert_equal(
                 tf.shape(segments[0]), tf.shape(segments[1]), message="Both segments need the same batch size."
             )
-        ragged = [self.tokenizer(s) for s in segments]
-        token_ids, padding_mask = packer.pack(
-            [(r.flat_values, r.row_splits) for r in ragged],
-            self.sequence_length,
-            start_id=self.tokenizer.start_token_id,
-            end_id=self.tokenizer.end_token_id,
-            pad_id=self.tokenizer.pad_token_id,
-            truncate=self.truncate,
-            padding=self.padding,
+        token_ids, padding_mask = packer.pack_texts(
+            self.tokenizer, segments, self.sequence_length, truncate=self.truncate, padding=self.padding
         )
         if scalar:
             token_ids, padding_mask = token_ids[0], padding_mask[0]
         x = {"token_ids": token_ids, "padding_mask": padding_mask}
         return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+
+    @classmethod
+    def from_preset(cls, preset, sequence_length=None, **kwargs):
+        """The preprocessor (tokenizer and packing options) of a preset directory, a Hugging
+        Face checkpoint directory, a named preset or an `hf://` handle; keyword arguments
+        override the preset's (`sequence_length`, `truncate`, `padding`)."""
+        return loader.load_preprocessor(cls, preset, sequence_length=sequence_length, **kwargs)
 
     def get_config(self):
         config = super().get_config()

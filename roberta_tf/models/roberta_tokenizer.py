@@ -6,8 +6,10 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+from roberta_tf.presets import loader
 from roberta_tf.tokenizers import byte_symbols, strings, vocabulary as vocabulary_lib
 from roberta_tf.tokenizers.byte_level_bpe import DEFAULT_MAX_WORD_BYTES, ByteLevelBpe
+from roberta_tf.utils.untracked import Untracked
 
 _REPLACEMENT = "\ufffd".encode("utf-8")  # what detokenize writes for an id outside the vocabulary
 
@@ -35,16 +37,6 @@ def string_tensor(inputs, name="inputs"):
             f"{name} must be a scalar string or a batch of strings (rank 0 or 1). Received: shape={inputs.shape}"
         )
     return inputs
-
-
-class _TokenizerData:
-    """Plain (untracked) holder of the tokenizer's Python-side vocabulary data."""
-
-    def __init__(self, vocabulary, merges, bpe_vocabulary, id_to_token):
-        self.vocabulary = vocabulary
-        self.merges = merges
-        self.bpe_vocabulary = bpe_vocabulary
-        self.id_to_token = id_to_token
 
 
 class RobertaTokenizer(keras.layers.Layer):
@@ -97,14 +89,17 @@ class RobertaTokenizer(keras.layers.Layer):
             raise ValueError("RobertaTokenizer needs both `vocabulary` and `merges` (paths or in-memory).")
         self.match_special_tokens = bool(match_special_tokens)
         self.max_word_bytes = max_word_bytes
-        # Big Python containers live in a plain holder: as layer attributes, tf_keras would
-        # wrap and walk all 50k entries on every call (measured: 19 ms per call).
+        # Big Python containers stay untracked: as layer attributes, tf_keras would wrap and
+        # walk all 50k entries on every call (measured: 19 ms per call).
         bpe_vocabulary = vocabulary_lib.from_memory(vocabulary, merges)
         id_to_token = [None] * bpe_vocabulary.size
         for token, token_id in bpe_vocabulary.vocabulary.items():
             id_to_token[token_id] = token
-        self._data = _TokenizerData(
-            _as_config_value(vocabulary), _as_config_value(merges), bpe_vocabulary, tuple(id_to_token)
+        self._data = Untracked(
+            vocabulary=_as_config_value(vocabulary),
+            merges=_as_config_value(merges),
+            bpe_vocabulary=bpe_vocabulary,
+            id_to_token=tuple(id_to_token),
         )
         self._bpe = ByteLevelBpe(bpe_vocabulary, self.match_special_tokens, max_word_bytes)
         # What each id spells: its bytes, or (not made of byte symbols) its UTF-8 text.
@@ -117,6 +112,12 @@ class RobertaTokenizer(keras.layers.Layer):
         self._tokenize_batch = tf.function(
             self.tokenize_batch, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
         )
+
+    @classmethod
+    def from_preset(cls, preset):
+        """The tokenizer of a preset directory, a Hugging Face checkpoint directory, a named
+        preset or an `hf://` handle (`roberta_tf.presets.loader`)."""
+        return loader.load_tokenizer(cls, preset)
 
     @classmethod
     def from_fairseq(cls, encoder_json, vocab_bpe, dict_txt, **kwargs):

@@ -11,21 +11,29 @@ from absl import logging
 import tensorflow as tf
 import tf_keras as keras
 
+from roberta_tf.utils import tf_keras_internals
+from roberta_tf.utils.untracked import Untracked
+
 DEFAULT_BATCH_SIZE = 32
 
 
 class Task(keras.Model):
     """Base of the task models. Subclasses are functional models over the backbone's inputs."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Python-side state Keras must not track: the preprocessor (not part of the model's
+        # graph or weights), compile arguments, cached preprocessing functions; subclasses add theirs.
+        self._untracked = Untracked(preprocessor=None, compile_arguments=None, trainable_key=None, preprocess_cache=None)
+
     @property
     def preprocessor(self):
         """The preprocessing layer applied in fit/evaluate/predict, or None (inputs are ids)."""
-        return getattr(self, "_preprocessor", None)
+        return self._untracked.preprocessor
 
     @preprocessor.setter
     def preprocessor(self, value):
-        # Kept out of Keras tracking: it is not part of the model's graph or weights.
-        self.__dict__["_preprocessor"] = value
+        self._untracked.preprocessor = value
 
     def fit(self, x=None, y=None, batch_size=None, validation_data=None, shuffle=True, sample_weight=None,
             validation_split=0.0, **kwargs):
@@ -48,8 +56,8 @@ class Task(keras.Model):
     def compile(self, *args, **kwargs):
         super().compile(*args, **kwargs)
         # Remembered so fit() can recompile when trainability changes (below).
-        self.__dict__["_compile_arguments"] = (args, kwargs)
-        self.__dict__["_trainable_key"] = self._trainable_variables_key()
+        self._untracked.compile_arguments = (args, kwargs)
+        self._untracked.trainable_key = self._trainable_variables_key()
 
     def _trainable_variables_key(self):
         return tuple(id(v) for v in self.trainable_variables)
@@ -58,11 +66,11 @@ class Task(keras.Model):
         """Recompiles (same optimizer, loss and metrics objects) when the trainable variables
         changed since compile, e.g. `model.backbone.trainable = False` as in keras-hub's
         examples: tf-keras, unlike Keras 3, would otherwise keep updating the frozen weights."""
-        arguments = self.__dict__.get("_compile_arguments")
-        if arguments is None or self.__dict__.get("_trainable_key") == self._trainable_variables_key():
+        arguments = self._untracked.compile_arguments
+        if arguments is None or self._untracked.trainable_key == self._trainable_variables_key():
             return
         args, kwargs = arguments
-        if self._optimizer_lacks_trainable_variables():
+        if tf_keras_internals.optimizer_lacks_variables(self.optimizer, self.trainable_variables):
             # A built tf-keras optimizer cannot take new variables (unfreezing): start a fresh
             # one with the same configuration (its moment estimates restart).
             logging.info("Trainable variables grew since compile: using a fresh %s.", type(self.optimizer).__name__)
@@ -70,18 +78,10 @@ class Task(keras.Model):
             args = ()
         self.compile(*args, **kwargs)
 
-    def _optimizer_lacks_trainable_variables(self):
-        optimizer = self.optimizer
-        known = getattr(optimizer, "_index_dict", None)
-        if not getattr(optimizer, "_built", False) or known is None:
-            return False
-        return any(optimizer._var_key(v) not in known for v in self.trainable_variables)
-
     def evaluate(self, x=None, y=None, batch_size=None, sample_weight=None, **kwargs):
         x, y, sample_weight = _arrays(x), _arrays(y), _arrays(sample_weight)
         # fit() runs its validation through evaluate() with data fit already preprocessed.
-        from_fit = kwargs.get("_use_cached_eval_dataset", False)
-        if self.preprocessor is not None and not from_fit:
+        if self.preprocessor is not None and not tf_keras_internals.called_by_fit(kwargs):
             x = self._preprocessed(x, y, sample_weight, batch_size)
             y = sample_weight = batch_size = None
         return super().evaluate(x=x, y=y, batch_size=batch_size, sample_weight=sample_weight, **kwargs)
@@ -98,10 +98,10 @@ class Task(keras.Model):
         (x / x, y / x, y, sample_weight). Inside `Dataset.map` a plain Python function is
         traced anew for every dataset (about 1 s for the tokenizer graph, on every
         fit/predict call); a `tf.function` is traced once and then only referenced."""
-        cached = self.__dict__.get("_preprocess_cache")
+        cached = self._untracked.preprocess_cache
         if cached is None or cached[0] is not self.preprocessor:
             cached = (self.preprocessor, {})
-            self.__dict__["_preprocess_cache"] = cached
+            self._untracked.preprocess_cache = cached
         preprocessor, functions = cached
 
         def preprocess(*element):

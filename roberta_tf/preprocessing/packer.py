@@ -12,13 +12,13 @@ Truncation keeps the total within `sequence_length`:
 Padding goes to `sequence_length` ("max_length") or to the longest packed row ("longest").
 
 Written as index arithmetic on flat values + row splits (GATHER, SELECT, comparisons), so the
-same function packs in TF graphs and in builtin-only TFLite models.
+same function packs in TF graphs and in builtin-only TFLite models. `pack_texts` (strings in)
+is what every consumer calls: the preprocessor layer, the serving module and every export.
 """
 
 import tensorflow as tf
 
-TRUNCATION_STRATEGIES = ("round_robin", "longest_first")
-PADDING_STRATEGIES = ("max_length", "longest")
+from roberta_tf.preprocessing import options
 
 
 def _row_lengths(row_splits):
@@ -31,7 +31,7 @@ def truncated_lengths(lengths, budget, truncate):
     Args:
         lengths: list of 1 or 2 int32 [batch] segment lengths.
         budget: int32 scalar, tokens available for segment content.
-        truncate: one of TRUNCATION_STRATEGIES.
+        truncate: one of `options.TRUNCATION_STRATEGIES`.
     """
     if len(lengths) == 1:
         return [tf.minimum(lengths[0], budget)]
@@ -69,18 +69,12 @@ def pack(segments, sequence_length, start_id, end_id, pad_id, truncate="round_ro
     Returns:
         token_ids: int32 [batch, width]; padding_mask: bool [batch, width].
     """
-    if truncate not in TRUNCATION_STRATEGIES:
-        raise ValueError(f"truncate must be one of {TRUNCATION_STRATEGIES}. Received: truncate={truncate!r}")
-    if padding not in PADDING_STRATEGIES:
-        raise ValueError(f"padding must be one of {PADDING_STRATEGIES}. Received: padding={padding!r}")
+    options.check_truncate(truncate)
+    options.check_padding(padding)
+    options.check_sequence_length(sequence_length)
     if len(segments) not in (1, 2):
         raise ValueError(f"RoBERTa packs one or two segments. Received: {len(segments)} segments.")
     num_special = 2 if len(segments) == 1 else 4
-    if sequence_length is None or sequence_length < num_special + 1:
-        raise ValueError(
-            f"sequence_length must be at least {num_special + 1} for {len(segments)} segment(s). "
-            f"Received: sequence_length={sequence_length!r}"
-        )
     values = [tf.cast(v, tf.int32) for v, _ in segments]
     starts = [tf.cast(s[:-1], tf.int32) for _, s in segments]
     lengths = [tf.cast(_row_lengths(s), tf.int32) for _, s in segments]
@@ -123,3 +117,29 @@ def pack(segments, sequence_length, start_id, end_id, pad_id, truncate="round_ro
     padding_mask = position < column(total)
     token_ids = tf.where(padding_mask, token_ids, pad_id)
     return token_ids, padding_mask
+
+
+def pack_texts(tokenizer, texts, sequence_length, truncate=options.DEFAULT_TRUNCATE, padding=options.DEFAULT_PADDING):
+    """Tokenizes and packs one or two batches of texts: the one "texts to model inputs" step.
+
+    Args:
+        tokenizer: a tokenizer with `tokenize` (rank-1 tf.string -> int32 RaggedTensor; eagerly
+            it runs one traced graph, inside a graph it inlines) and `start_token_id`,
+            `end_token_id`, `pad_token_id`: a `RobertaTokenizer`.
+        texts: a list of 1 or 2 rank-1 tf.string tensors of the same size (single texts, or
+            the two segments of pairs).
+        sequence_length, truncate, padding: as `pack`.
+
+    Returns:
+        token_ids: int32 [batch, width]; padding_mask: bool [batch, width].
+    """
+    ragged = [tokenizer.tokenize(segment) for segment in texts]
+    return pack(
+        [(r.flat_values, r.row_splits) for r in ragged],
+        sequence_length,
+        start_id=tokenizer.start_token_id,
+        end_id=tokenizer.end_token_id,
+        pad_id=tokenizer.pad_token_id,
+        truncate=truncate,
+        padding=padding,
+    )

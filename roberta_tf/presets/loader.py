@@ -1,5 +1,15 @@
-"""Resolves a preset (directory, Hugging Face checkpoint, hf:// handle, named preset) and
-builds backbones, classifiers and preprocessors from it."""
+"""Resolves a preset reference to its contents and builds models from them.
+
+A reference is a preset directory, a Hugging Face checkpoint directory (converted in memory
+by `converters.huggingface.convert`, the same entry point as `roberta-tf convert hf`), an
+`hf://owner/name[@revision]` handle, a named preset (`registry.PRESETS`), a
+`ConvertedCheckpoint` (e.g. from `converters.fairseq.convert`) or a `PresetContents`.
+
+The `load_*` functions take the class to build, as keras-hub's preset loaders do: a model's
+`from_preset` calls down into this package with `cls`, so presets never import the model
+classes. A task class names its parts `backbone_cls` and `preprocessor_cls`; a preprocessor
+class names its `tokenizer_cls`.
+"""
 
 import dataclasses
 import json
@@ -9,7 +19,8 @@ from typing import Callable, Optional
 
 from absl import logging
 
-from roberta_tf.converters import huggingface, layout
+from roberta_tf.converters import huggingface
+from roberta_tf.converters.converted import BYTE_LEVEL_BPE, SENTENCEPIECE, ConvertedCheckpoint
 from roberta_tf.converters.layout import ConversionError
 from roberta_tf.presets import hub, preset_format, registry, weights
 from roberta_tf.presets.preset_format import PresetError
@@ -17,19 +28,38 @@ from roberta_tf.presets.preset_format import PresetError
 
 @dataclasses.dataclass
 class PresetContents:
-    """A resolved preset: its config (preset format), a weights reader and tokenizer files."""
+    """A resolved preset.
+
+    Attributes:
+        source: where it came from (a path or a handle), for messages and provenance.
+        config: the preset-format config (config.json's content).
+        read_weights: returns `{name: array}`; the caller owns the dict and may consume it.
+        vocabulary, merges: the BPE tokenizer's files (paths) or in-memory values, or None.
+        metadata: the preset's metadata.json, or `{"source": provenance}` for a converted
+            checkpoint ({} when there is none).
+        bpe_vocabulary: the validated vocabulary of a converted checkpoint (writing a preset
+            from it needs no tokenizer layer), or None.
+    """
 
     source: str
     config: dict
     read_weights: Callable[[], dict]
-    vocabulary: Optional[pathlib.Path] = None  # vocab.json (or an in-memory dict)
-    merges: Optional[pathlib.Path] = None  # merges.txt (or an in-memory list)
+    vocabulary: object = None
+    merges: object = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+    bpe_vocabulary: Optional[object] = None
+
+    def tokenizer_files(self):
+        """The tokenizer's files on disk (their hashes go into export metadata)."""
+        return [p for p in (self.vocabulary, self.merges) if isinstance(p, pathlib.Path)]
 
 
 def resolve(preset):
     """Any accepted preset reference -> PresetContents."""
     if isinstance(preset, PresetContents):
         return preset
+    if isinstance(preset, ConvertedCheckpoint):
+        return _from_converted(preset, preset.source.get("path", "converted checkpoint"))
     if not isinstance(preset, (str, os.PathLike)):
         raise PresetError(f"A preset is a directory, an hf:// handle or a name. Received: {preset!r}")
     text = os.fspath(preset)
@@ -56,20 +86,21 @@ def resolve(preset):
     )
 
 
-def load_backbone(preset, load_weights=True, **kwargs):
-    from roberta_tf.models.roberta_backbone import RobertaBackbone
-
+def load_backbone(backbone_cls, preset, load_weights=True, **kwargs):
+    """`backbone_cls(**config["backbone"], **kwargs)` with the preset's weights."""
     contents = resolve(preset)
-    arguments = {**preset_format.backbone_arguments(contents.config["backbone"]), **kwargs}
-    backbone = RobertaBackbone(**arguments)
+    backbone = backbone_cls(**{**preset_format.backbone_arguments(contents.config["backbone"]), **kwargs})
     if load_weights:
-        weights.assign(backbone.named_weights(), contents.read_weights(), contents.source, allow_unused=("head.",))
+        _assign(backbone.named_weights(), contents)
     return backbone
 
 
-def load_classifier(preset, load_weights=True, num_classes=None, preprocessor="auto", **kwargs):
-    from roberta_tf.models.roberta_text_classifier import RobertaTextClassifier
+def load_task(task_cls, preset, load_weights=True, num_classes=None, preprocessor="auto", **kwargs):
+    """A `task_cls` (e.g. `RobertaTextClassifier`) over the preset's backbone.
 
+    `num_classes` different from the preset's head (or a preset without a head) gives a new,
+    randomly initialized head; `preprocessor="auto"` loads the preset's tokenizer; other
+    keyword arguments go to the constructor (keras-hub routes `dtype` to the backbone)."""
     contents = resolve(preset)
     head = contents.config.get("classifier")
     if num_classes is None:
@@ -82,26 +113,21 @@ def load_classifier(preset, load_weights=True, num_classes=None, preprocessor="a
             "%s has a %d-class head; building a new, randomly initialized %d-class head.",
             contents.source, head["num_classes"], num_classes,
         )
-    # keras-hub routes task keyword arguments to the task (dropout is the head's); dtype is the backbone's.
     backbone_kwargs = {"dtype": kwargs.pop("dtype")} if "dtype" in kwargs else {}
-    backbone = load_backbone(contents, load_weights=False, **backbone_kwargs)
+    backbone = load_backbone(task_cls.backbone_cls, contents, load_weights=False, **backbone_kwargs)
     if preprocessor == "auto":
-        preprocessor = load_preprocessor(contents)
+        preprocessor = load_preprocessor(task_cls.preprocessor_cls, contents)
     head_arguments = {}
     if keep_head:
         head_arguments = {k: head[k] for k in ("activation", "hidden_dim", "dropout", "label_names")}
-    classifier = RobertaTextClassifier(
-        backbone, num_classes, preprocessor=preprocessor, **{**head_arguments, **kwargs}
-    )
+    task = task_cls(backbone, num_classes, preprocessor=preprocessor, **{**head_arguments, **kwargs})
     if load_weights:
-        variables = classifier.named_weights() if keep_head else backbone.named_weights()
-        weights.assign(variables, contents.read_weights(), contents.source, allow_unused=("head.",))
-    return classifier
+        _assign(task.named_weights() if keep_head else backbone.named_weights(), contents)
+    return task
 
 
-def load_preprocessor(preset, sequence_length=None, **kwargs):
-    from roberta_tf.models.roberta_text_classifier_preprocessor import RobertaTextClassifierPreprocessor
-
+def load_preprocessor(preprocessor_cls, preset, sequence_length=None, **kwargs):
+    """A `preprocessor_cls` with the preset's tokenizer and packing configuration."""
     contents = resolve(preset)
     config = contents.config.get("preprocessor") or {}
     arguments = {
@@ -111,26 +137,31 @@ def load_preprocessor(preset, sequence_length=None, **kwargs):
         "padding": config.get("padding", "max_length"),
         **kwargs,
     }
-    return RobertaTextClassifierPreprocessor(load_tokenizer(contents), **arguments)
+    return preprocessor_cls(load_tokenizer(preprocessor_cls.tokenizer_cls, contents), **arguments)
 
 
-def load_tokenizer(preset):
-    from roberta_tf.models.roberta_tokenizer import RobertaTokenizer
-
+def load_tokenizer(tokenizer_cls, preset):
+    """A `tokenizer_cls` from the preset's tokenizer files."""
     contents = resolve(preset)
     config = contents.config.get("tokenizer")
     if config is None:
         raise PresetError(f"{contents.source} has no tokenizer files: pass preprocessor=None and feed token ids.")
-    if config["type"] != "byte_level_bpe":
+    if config["type"] != BYTE_LEVEL_BPE:
         raise PresetError(
             f"{contents.source} uses a {config['type']} tokenizer, which roberta_tf does not support yet "
             "(XLM-RoBERTa's SentencePiece comes later). Load it with preprocessor=None and feed token ids."
         )
-    return RobertaTokenizer(
+    return tokenizer_cls(
         vocabulary=_as_argument(contents.vocabulary),
         merges=_as_argument(contents.merges),
         match_special_tokens=config.get("match_special_tokens", False),
     )
+
+
+def _assign(variables, contents):
+    # The arrays are this call's own (a fresh read, or a converted checkpoint's arrays handed
+    # over once), so each is freed as soon as its variable holds it.
+    weights.assign(variables, contents.read_weights(), contents.source, allow_unused=("head.",), consume=True)
 
 
 def _as_argument(value):
@@ -141,7 +172,7 @@ def _from_preset_dir(directory):
     config = preset_format.read_config(directory)
     tokenizer = config.get("tokenizer")
     vocabulary = merges = None
-    if tokenizer and tokenizer.get("type") == "byte_level_bpe":
+    if tokenizer and tokenizer.get("type") == BYTE_LEVEL_BPE:
         vocabulary, merges = directory / tokenizer["vocabulary"], directory / tokenizer["merges"]
         for path in (vocabulary, merges):
             if not path.is_file():
@@ -152,38 +183,46 @@ def _from_preset_dir(directory):
         read_weights=lambda: weights.read(directory / preset_format.WEIGHTS_FILE),
         vocabulary=vocabulary,
         merges=merges,
+        metadata=_read_metadata(directory),
     )
 
 
-def _from_huggingface_dir(directory, source):
-    """A Hugging Face RobertaModel / RobertaForSequenceClassification directory, converted in memory."""
+def _read_metadata(directory):
+    """metadata.json (provenance, file hashes), or {} where it is missing or unreadable."""
     try:
-        hf_config = huggingface.read_config(directory)
-        backbone = huggingface.backbone_arguments(hf_config)
+        metadata = json.loads((directory / preset_format.METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _from_huggingface_dir(directory, source):
+    try:
+        converted = huggingface.convert(directory)
     except ConversionError as error:
         raise PresetError(str(error)) from None
-    try:
-        state = huggingface.read_state(directory)
-        layout.check_shapes(state, huggingface.expected_shapes(state, backbone), str(directory))
-        arrays = huggingface.named_weights(state, backbone["num_layers"])
-    except ConversionError as error:
-        raise PresetError(f"{directory}: {error}") from None
-    del state
-    classifier = huggingface.head_arguments(hf_config, arrays) if "head.logits.kernel" in arrays else None
-    if classifier is not None:
-        classifier["activation"] = None
-    vocabulary, merges, tokenizer = _huggingface_tokenizer(directory)
-    config = preset_format.new_config(backbone, classifier, None, tokenizer)
-    return PresetContents(source, config, lambda: arrays, vocabulary, merges)
+    return _from_converted(converted, source)
 
 
-def _huggingface_tokenizer(directory):
-    if (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file():
-        return directory / "vocab.json", directory / "merges.txt", {"type": "byte_level_bpe"}
-    if (directory / "tokenizer.json").is_file():
-        model = json.loads((directory / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
-        if model.get("type") == "BPE":
-            return model["vocab"], model["merges"], {"type": "byte_level_bpe"}
-    if (directory / "sentencepiece.bpe.model").is_file():
-        return None, None, {"type": "sentencepiece", "model": "sentencepiece.bpe.model"}
-    return None, None, None
+def _from_converted(converted, source):
+    tokenizer = None
+    if converted.tokenizer_type == BYTE_LEVEL_BPE:
+        tokenizer = {"type": BYTE_LEVEL_BPE}
+    elif converted.tokenizer_type == SENTENCEPIECE:
+        tokenizer = {"type": SENTENCEPIECE, "model": "sentencepiece.bpe.model"}
+    head = None if converted.head is None else {"activation": None, **converted.head}
+    config = preset_format.new_config(converted.backbone, head, None, tokenizer)
+    vocabulary = merges = None
+    if converted.tokenizer_files:
+        vocabulary, merges = (pathlib.Path(p) for p in converted.tokenizer_files)
+    elif converted.bpe_vocabulary is not None:
+        vocabulary, merges = converted.bpe_vocabulary.vocabulary, list(converted.bpe_vocabulary.merges)
+    return PresetContents(
+        source=str(source),
+        config=config,
+        read_weights=converted.take_arrays,
+        vocabulary=vocabulary,
+        merges=merges,
+        metadata={"source": converted.source},
+        bpe_vocabulary=converted.bpe_vocabulary,
+    )

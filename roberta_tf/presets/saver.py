@@ -1,16 +1,14 @@
-"""Writes preset directories atomically (staged beside the target, then renamed into place)."""
+"""Writes preset directories atomically (`roberta_tf.utils.files.atomic_directory`: staged
+beside the target, then renamed into place; an overwrite swaps the old one out whole)."""
 
 import datetime
-import hashlib
-import json
-import os
 import pathlib
-import shutil
-import tempfile
 
 import roberta_tf
+from roberta_tf.converters.converted import BYTE_LEVEL_BPE
 from roberta_tf.presets import preset_format, weights
 from roberta_tf.presets.preset_format import PresetError
+from roberta_tf.utils import files
 
 
 def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source=None, overwrite=False,
@@ -34,14 +32,8 @@ def save_preset(preset_dir, backbone, classifier=None, preprocessor=None, source
         raise PresetError(f"{target} exists and is not empty; pass overwrite=True to replace it.")
     if preprocessor is None and classifier is not None:
         preprocessor = classifier.preprocessor
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".tmp-preset-{target.name}-", dir=target.parent))
-    try:
+    with files.atomic_directory(target, kind="preset", overwrite=overwrite) as staging:
         _write_contents(staging, backbone, classifier, preprocessor, source, bpe_vocabulary)
-        _replace_dir(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
 
 
 def _write_contents(directory, backbone, classifier, preprocessor, source, bpe_vocabulary=None):
@@ -63,7 +55,7 @@ def _write_contents(directory, backbone, classifier, preprocessor, source, bpe_v
     if bpe_vocabulary is not None:
         _write_tokenizer_files(directory, bpe_vocabulary)
         tokenizer_config = {
-            "type": "byte_level_bpe",
+            "type": BYTE_LEVEL_BPE,
             "vocabulary": preset_format.VOCABULARY_FILE,
             "merges": preset_format.MERGES_FILE,
             "match_special_tokens": match_special_tokens,
@@ -84,13 +76,13 @@ def _write_contents(directory, backbone, classifier, preprocessor, source, bpe_v
     backbone_config = preset_format.backbone_arguments(backbone.get_config())
     config = preset_format.new_config(backbone_config, classifier_config, preprocessor_config, tokenizer_config)
     weights.write_variables(directory / preset_format.WEIGHTS_FILE, variables, metadata={"format": "pt"})
-    _write_json(directory / preset_format.CONFIG_FILE, config)
-    _write_json(directory / preset_format.METADATA_FILE, _metadata(directory, source))
+    files.write_json(directory / preset_format.CONFIG_FILE, config)
+    files.write_json(directory / preset_format.METADATA_FILE, _metadata(directory, source))
 
 
 def _write_tokenizer_files(directory, bpe_vocabulary):
     vocabulary = dict(sorted(bpe_vocabulary.vocabulary.items(), key=lambda item: item[1]))
-    _write_json(directory / preset_format.VOCABULARY_FILE, vocabulary)
+    files.write_json(directory / preset_format.VOCABULARY_FILE, vocabulary)
     lines = ["#version: 0.2"] + [f"{a} {b}" for a, b in bpe_vocabulary.merges]
     (directory / preset_format.MERGES_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -103,35 +95,10 @@ def _activation_name(activation):
 
 
 def _metadata(directory, source):
-    files = sorted(p for p in directory.iterdir() if p.is_file())
+    written = sorted(p for p in directory.iterdir() if p.is_file())
     return {
         "roberta_tf_version": roberta_tf.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "source": source or {"type": "roberta_tf"},
-        "files": {p.name: file_sha256(p) for p in files},
+        "files": {p.name: files.file_sha256(p) for p in written},
     }
-
-
-def file_sha256(path):
-    """Hex SHA-256 of a file, read in 4 MB blocks (presets' metadata, converters' provenance)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_json(path, value):
-    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def _replace_dir(staging, target):
-    """Renames `staging` to `target`; an existing `target` is moved aside first and removed
-    after, so a reader sees the old preset or the new one, never a mixture."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    old = pathlib.Path(tempfile.mkdtemp(prefix=f".old-preset-{target.name}-", dir=target.parent))
-    os.replace(target, old / "preset")
-    os.replace(staging, target)
-    shutil.rmtree(old, ignore_errors=True)

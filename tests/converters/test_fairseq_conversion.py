@@ -1,4 +1,4 @@
-"""`roberta_tf.converters.fairseq.convert_checkpoint` against real fairseq checkpoints.
+"""`roberta_tf.converters.fairseq.convert` (+ `roberta-tf convert`'s preset writing) against real fairseq checkpoints.
 
 The checkpoints are written by fairseq's own training code (`fairseq_fixtures`), in the 0.12
 `cfg` layout, the pre-0.10 `args` layout and the legacy (non-zip) torch serialization; the
@@ -102,17 +102,19 @@ def references(hubs, texts):
     return get
 
 
-def _convert(checkpoint, output, data_dir, **kwargs):
-    from roberta_tf.converters.fairseq import convert_checkpoint
+def _convert(checkpoint, output, data_dir=None, overwrite=False, **kwargs):
+    """`roberta-tf convert fairseq`'s path: the converter, then the model saved as a preset."""
+    from roberta_tf.cli.convert import write_preset
+    from roberta_tf.converters import fairseq
 
-    return convert_checkpoint(
+    converted = fairseq.convert(
         str(checkpoint),
-        str(output),
-        data_dir=str(data_dir),
+        data_dir=str(data_dir) if data_dir else None,
         encoder_json=str(shared_path("fairseq-gpt2-bpe", "encoder.json")),
         vocab_bpe=str(shared_path("fairseq-gpt2-bpe", "vocab.bpe")),
         **kwargs,
     )
+    return write_preset(converted, str(output), overwrite=overwrite)
 
 
 @pytest.fixture(scope="session", params=VARIANTS)
@@ -391,15 +393,11 @@ def test_existing_output_needs_overwrite(checkpoints, tmp_path):
 
 def test_explicit_dictionary_paths_equal_data_dir(checkpoints, tmp_path):
     """dict_txt= and label_dict= give the same preset as data_dir=."""
-    from roberta_tf.converters.fairseq import convert_checkpoint
-
     preset_dir = _convert(checkpoints.zip_cfg, tmp_path / "from_data_dir", checkpoints.data_dir)
-    output = convert_checkpoint(
-        str(checkpoints.zip_cfg),
-        str(tmp_path / "explicit"),
+    output = _convert(
+        checkpoints.zip_cfg,
+        tmp_path / "explicit",
         dict_txt=str(checkpoints.data_dir / "input0" / "dict.txt"),
-        encoder_json=str(shared_path("fairseq-gpt2-bpe", "encoder.json")),
-        vocab_bpe=str(shared_path("fairseq-gpt2-bpe", "vocab.bpe")),
         label_dict=str(checkpoints.data_dir / "label" / "dict.txt"),
     )
     for name in ("config.json", "model.safetensors", "vocab.json", "merges.txt"):

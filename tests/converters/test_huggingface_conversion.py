@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
+from roberta_tf.cli.convert import write_preset
 
 TEXTS = ["A gripping, funny film.", "Dull and far too long.", "", "It is what it is."]
 
@@ -28,7 +29,7 @@ def test_converted_preset_matches_transformers(hf_classifier, tmp_path, safe_ser
     source = hf_fixtures.checkpoint_dir(hf_classifier, tmp_path / "hf", safe_serialization)
     weights_file = "model.safetensors" if safe_serialization else "pytorch_model.bin"
     assert (source / weights_file).is_file()
-    preset = huggingface.convert_directory(source, tmp_path / "preset")
+    preset = write_preset(huggingface.convert(source), tmp_path / "preset")
     classifier = RobertaTextClassifier.from_preset(str(preset))
     assert classifier.label_names == ["negative", "neutral", "positive"]
     packed = classifier.preprocessor(TEXTS)
@@ -52,8 +53,7 @@ def test_tokenizer_size_must_match_the_embedding(hf_classifier, tmp_path):
     (source / "vocab.json").write_text(json.dumps(vocabulary), encoding="utf-8")
     os.symlink(shared_path("roberta-base", "merges.txt"), source / "merges.txt")
     with pytest.raises(ConversionError, match="50266 ids.*50265"):
-        huggingface.convert_directory(source, tmp_path / "preset")
-    assert not (tmp_path / "preset").exists()
+        huggingface.convert(source)
 
 
 def test_directory_without_weights_is_refused(tmp_path):
@@ -65,7 +65,7 @@ def test_directory_without_weights_is_refused(tmp_path):
         "hidden_size": 4, "intermediate_size": 8, "max_position_embeddings": 10,
     }))
     with pytest.raises(ConversionError, match="no model.safetensors or pytorch_model.bin"):
-        huggingface.convert_directory(tmp_path, tmp_path / "preset")
+        huggingface.convert(tmp_path)
 
 
 def test_tensor_of_the_wrong_shape_is_named(hf_classifier, tmp_path):
@@ -80,7 +80,7 @@ def test_tensor_of_the_wrong_shape_is_named(hf_classifier, tmp_path):
     state[key] = state[key][:-1]
     save_file(state, str(source / "model.safetensors"))
     with pytest.raises(ConversionError, match=r"layer\.1\.intermediate\.dense\.weight.*\(63, 32\).*\(64, 32\)"):
-        huggingface.convert_directory(source, tmp_path / "preset")
+        huggingface.convert(source)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -102,7 +102,7 @@ def test_half_precision_checkpoints_convert_exactly(hf_classifier, tmp_path, dty
     for name in ("vocab.json", "merges.txt"):
         os.symlink(shared_path("roberta-base", name), source / name)
     reference = rounded.float().eval()
-    classifier = RobertaTextClassifier.from_preset(str(huggingface.convert_directory(source, tmp_path / "preset")))
+    classifier = RobertaTextClassifier.from_preset(str(write_preset(huggingface.convert(source), tmp_path / "preset")))
     packed = classifier.preprocessor(TEXTS)
     ids, mask = np.array(packed["token_ids"]), np.array(packed["padding_mask"]).astype(np.int64)
     with torch.inference_mode():

@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from conftest import REPO
 from roberta_tf.export import saved_model, serving_module, warmup
+from roberta_tf.serving import contract
 from served_model import (  # noqa: F401 (fixtures)
     LABELS,
     PAIRS_A,
@@ -49,8 +50,9 @@ def test_layout_and_metadata(exported, preset):
     assert metadata["label_names"] == LABELS
     assert metadata["sequence_length"] == SEQUENCE_LENGTH
     assert metadata["precision"] == "float32" and metadata["version"] == 1
-    assert set(metadata["signatures"]) == set(serving_module.SIGNATURES)
-    from roberta_tf.presets.saver import file_sha256
+    assert set(metadata["signatures"]) == set(contract.SIGNATURES)
+    assert metadata["contract"] == contract.describe()
+    from roberta_tf.utils.files import file_sha256
 
     for name in ("vocab.json", "merges.txt"):
         assert metadata["tokenizer_files"][name] == file_sha256(preset / name)
@@ -75,7 +77,7 @@ def test_saved_model_cli_lists_the_signatures(exported):
         [str(cli), "show", "--dir", str(exported.path), "--all"], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    for name in serving_module.SIGNATURES:
+    for name in contract.SIGNATURES:
         assert f"signature_def['{name}']" in result.stdout
     for name in ("text", "text_a", "text_b", "token_ids", "padding_mask"):
         assert f"inputs['{name}']" in result.stdout
@@ -253,7 +255,7 @@ def test_every_warmup_record_runs_on_its_signature(exported, loaded):
         assert len(batch) == 1  # batchable: every input has the batch as its 0th dimension
         outputs = loaded.signatures[signature](**inputs)
         assert {value.shape[0] for value in outputs.values()} == batch
-    assert seen == set(serving_module.SIGNATURES)
+    assert seen == set(contract.SIGNATURES)
 
 
 # === Versions and atomicity ===
@@ -303,7 +305,7 @@ def _wait_for_staging(process, base, timeout=240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "the export ended before it could be interrupted"
-        staging = list(base.glob(f"{saved_model.STAGING_PREFIX}*"))
+        staging = list(base.glob(f".tmp-{saved_model.STAGING_KIND}-*"))
         if staging and (staging[0] / "variables").exists():
             return staging[0]
         time.sleep(0.05)
@@ -323,7 +325,7 @@ def test_a_killed_export_leaves_no_version(preset, exported, classifier, roberta
     result = saved_model.export_saved_model(classifier, roberta_tokenizer, base, warmup_requests=False)
     assert result.version == 2 and result.path == base / "2"
     assert saved_model.versions(base) == [1, 2]
-    assert not list(base.glob(f"{saved_model.STAGING_PREFIX}*"))
+    assert not list(base.glob(f".tmp-{saved_model.STAGING_KIND}-*"))
 
 
 def test_sigterm_mid_export_unwinds_and_cleans_up(preset, exported, tmp_path, monkeypatch, capsys):

@@ -64,20 +64,19 @@ import json, sys
 import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
 texts = json.loads(sys.argv[2])
-tok = model.signatures["tokenize"](text=tf.constant(texts))
-pre = model.signatures["preprocess"](text=tf.constant(texts))
+single = model.signatures["tokenize"](text=tf.constant(texts))
+pairs = model.signatures["tokenize_pairs"](text_a=tf.constant(texts), text_b=tf.constant(texts[::-1]))
 empty = model.signatures["tokenize"](text=tf.constant([], tf.string))
-empty_pre = model.signatures["preprocess"](text=tf.constant([], tf.string))
 graph_ops = set()
 for function in model.signatures.values():
     graph_ops |= {node.op for node in function.graph.as_graph_def().node}
     for f in function.graph.as_graph_def().library.function:
         graph_ops |= {node.op for node in f.node_def}
 print(json.dumps({
-    "tokenize": tf.RaggedTensor.from_row_splits(tok["token_ids"], tok["row_splits"]).to_list(),
-    "preprocess": pre["token_ids"].numpy().tolist(),
-    "mask": pre["padding_mask"].numpy().tolist(),
-    "empty": [empty["token_ids"].shape.as_list(), empty["row_splits"].numpy().tolist(), empty_pre["token_ids"].shape.as_list()],
+    "signatures": sorted(model.signatures),
+    "single": [single["token_ids"].numpy().tolist(), single["padding_mask"].numpy().tolist()],
+    "pairs": [pairs["token_ids"].numpy().tolist(), pairs["padding_mask"].numpy().tolist()],
+    "empty": [empty["token_ids"].shape.as_list(), empty["padding_mask"].dtype.name],
     "ops": sorted(graph_ops),
     "not_core": sorted(op for op in graph_ops if not hasattr(tf.raw_ops, op)),
     "tensorflow_text_loaded": any(m.startswith("tensorflow_text") for m in sys.modules),
@@ -86,26 +85,32 @@ print(json.dumps({
 """
 
 
+def _padded(rows):
+    width = max(map(len, rows))
+    return [row + [1] * (width - len(row)) for row in rows], [[1] * len(row) + [0] * (width - len(row)) for row in rows]
+
+
 def test_saved_model_runs_in_a_process_with_only_tensorflow(roberta_tokenizer, saved_model_dir, tmp_path):
+    """The tokenizer SavedModel serves the classifier export's two tokenize signatures: same
+    inputs, same packed outputs (`roberta_tf.serving.contract`)."""
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(saved_model_dir), json.dumps(TEXTS)],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["signatures"] == ["tokenize", "tokenize_pairs"]
     assert not out["tensorflow_text_loaded"] and not out["roberta_tf_loaded"]
-    assert out["tokenize"] == roberta_tokenizer(TEXTS).to_list()
     assert out["not_core"] == [] and not TF_TEXT_OPS & set(out["ops"])
-    assert out["empty"] == [[0], [0], [0, 2]]  # zero texts: a defined result, as wide as `<s></s>`
-    expected = [[0] + ids + [2] for ids in roberta_tokenizer(TEXTS).to_list()]
-    width = max(map(len, expected))
-    assert out["preprocess"] == [row + [1] * (width - len(row)) for row in expected]
-    assert out["mask"] == [[1] * len(row) + [0] * (width - len(row)) for row in expected]
+    assert out["empty"] == [[0, 2], "int32"]  # zero texts: a defined result, as wide as `<s></s>`
+    ids = roberta_tokenizer(TEXTS).to_list()
+    assert out["single"] == list(_padded([[0] + row + [2] for row in ids]))
+    assert out["pairs"] == list(_padded([[0] + a + [2, 2] + b + [2] for a, b in zip(ids, ids[::-1])]))
 
 
 def test_saved_model_export_is_atomic_and_refuses_overwrite(roberta_tokenizer, saved_model_dir):
     assert (saved_model_dir / "saved_model.pb").exists()
-    assert not [p for p in saved_model_dir.parent.iterdir() if p.name.startswith(".tmp-export-")]
+    assert [p.name for p in saved_model_dir.parent.iterdir()] == [saved_model_dir.name]  # no staging left
     with pytest.raises(FileExistsError):
         export_tokenizer_saved_model(roberta_tokenizer, saved_model_dir)
 

@@ -84,10 +84,17 @@ def test_max_batch_size_admits_every_warmup_request():
     import numpy as np
 
     from roberta_tf.export import warmup
+    from roberta_tf.serving import contract
+
+    class Module:  # what warmup_inputs reads of a ClassifierServingModule
+        SIGNATURES = contract.SIGNATURES
+        sequence_length = 16
+
+        def tokenize(self, texts):
+            return {"token_ids": np.zeros([len(texts), 4], np.int32), "padding_mask": np.ones([len(texts), 4], np.int32)}
 
     parameters = text_format.Parse((SERVING / "batching_parameters.txt").read_text(), batching_parameters_class()())
-    ids_for = lambda texts: (np.zeros([len(texts), 4], np.int32), np.ones([len(texts), 4], np.int32))  # noqa: E731
-    requests = warmup.warmup_inputs(sequence_length=16, token_ids_for=ids_for)
+    requests = [(name, {k: np.asarray(v) for k, v in inputs.items()}) for name, inputs in warmup.warmup_inputs(Module())]
     assert {signature for signature, _ in requests} == {
         "serving_default", "classify_pairs", "tokenize", "tokenize_pairs", "classify_token_ids"}
     for signature, inputs in requests:
