@@ -233,13 +233,10 @@ def expected_shapes(state, arguments):
         shapes.update({f"{prefix}{norm}.weight": (d,), f"{prefix}{norm}.bias": (d,)})
     for i in range(arguments["num_layers"]):
         layer = f"{prefix}layers.{i}."
-        for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-            shapes.update({f"{layer}self_attn.{name}.weight": (d, d), f"{layer}self_attn.{name}.bias": (d,)})
+        shapes.update(layout.layer_shapes(layer, _LAYER_KEYS, d, f))
+        for name in ("q_proj", "k_proj", "v_proj"):
+            shapes.update(layout.linear_shapes(f"{layer}self_attn.{name}", d, d))
         shapes.update({f"{layer}self_attn.in_proj_weight": (3 * d, d), f"{layer}self_attn.in_proj_bias": (3 * d,)})
-        for norm in ("self_attn_layer_norm", "final_layer_norm"):
-            shapes.update({f"{layer}{norm}.weight": (d,), f"{layer}{norm}.bias": (d,)})
-        shapes.update({f"{layer}fc1.weight": (f, d), f"{layer}fc1.bias": (f,), f"{layer}fc2.weight": (d, f),
-                       f"{layer}fc2.bias": (d,)})
     for head in classification_heads(state):
         inner = np.shape(state.get(f"classification_heads.{head}.dense.weight", ((),)))[0]
         shapes[f"classification_heads.{head}.dense.weight"] = (inner, d)

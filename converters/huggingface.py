@@ -86,17 +86,12 @@ def expected_shapes(state, arguments):
         f"{prefix}embeddings.word_embeddings.weight": (arguments["vocabulary_size"], d),
         f"{prefix}embeddings.position_embeddings.weight": (arguments["max_sequence_length"] + _PADDING_INDEX + 1, d),
     }
-    norms = [f"{prefix}embeddings.LayerNorm"]
+    shapes.update({f"{prefix}embeddings.LayerNorm.{part}": (d,) for pair in _NORM_NAMES for part in pair})
     for i in range(arguments["num_layers"]):
         layer = f"{prefix}encoder.layer.{i}."
-        for name in ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"):
-            shapes.update({f"{layer}{name}.weight": (d, d), f"{layer}{name}.bias": (d,)})
-        shapes.update({f"{layer}intermediate.dense.weight": (f, d), f"{layer}intermediate.dense.bias": (f,),
-                       f"{layer}output.dense.weight": (d, f), f"{layer}output.dense.bias": (d,)})
-        norms += [f"{layer}attention.output.LayerNorm", f"{layer}output.LayerNorm"]
-    for norm in norms:
-        for name in ("weight", "bias", "gamma", "beta"):
-            shapes[f"{norm}.{name}"] = (d,)
+        shapes.update(layout.layer_shapes(layer, _LAYER_KEYS, d, f, _NORM_NAMES))
+        for name in ("query", "key", "value"):
+            shapes.update(layout.linear_shapes(f"{layer}attention.self.{name}", d, d))
     return shapes
 
 

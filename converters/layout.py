@@ -72,3 +72,21 @@ def put_layer(out, index, state, source_prefix, key_map, tag, norm_names=(("weig
         put_linear(out, target + name, state, source_prefix + key_map[name], tag)
     for name in LAYER_NORMS:
         put_layer_norm(out, target + name, state, source_prefix + key_map[name], tag, names=norm_names)
+
+
+def linear_shapes(source, out_dim, in_dim):
+    """{source.weight: [out, in], source.bias: [out]}: a PyTorch Linear's expected shapes."""
+    return {f"{source}.weight": (out_dim, in_dim), f"{source}.bias": (out_dim,)}
+
+
+def layer_shapes(source_prefix, key_map, hidden_dim, intermediate_dim, norm_names=(("weight", "bias"),)):
+    """Expected shapes of one layer's parts in LAYER_LINEARS + LAYER_NORMS under a converter's
+    `key_map` (the same map `put_layer` reads), in the checkpoint's [out, in] layout."""
+    d, f = hidden_dim, intermediate_dim
+    dims = {"attention.output": (d, d), "feedforward.intermediate": (f, d), "feedforward.output": (d, f)}
+    shapes = {}
+    for name in LAYER_LINEARS:
+        shapes.update(linear_shapes(source_prefix + key_map[name], *dims[name]))
+    for name in LAYER_NORMS:
+        shapes.update({f"{source_prefix}{key_map[name]}.{part}": (d,) for pair in norm_names for part in pair})
+    return shapes

@@ -3,8 +3,8 @@
 
 import numpy as np
 
-from roberta_tf.serving import arrays
-from roberta_tf.serving.contract import (
+from roberta_tf.contract import tensors
+from roberta_tf.contract.signatures import (
     CLASSIFY,
     CLASSIFY_PAIRS,
     CLASSIFY_TOKEN_IDS,
@@ -30,7 +30,7 @@ class ClassifierMethods:
 
     def classify(self, texts):
         """`serving_default`: texts (str or bytes each) -> logits, probabilities, class_id, class_name."""
-        return self._run(CLASSIFY, {"text": arrays.text_array("texts", texts)})
+        return self._run(CLASSIFY, {"text": tensors.text_array("texts", texts)})
 
     def classify_pairs(self, texts_a, texts_b):
         """`classify_pairs`: two equally long lists of texts, classified as `<s> a </s></s> b </s>`."""
@@ -46,7 +46,7 @@ class ClassifierMethods:
         `classify_token_ids`).
         """
         if pairs is None:
-            return self._run(TOKENIZE, {"text": arrays.text_array("texts", texts)})
+            return self._run(TOKENIZE, {"text": tensors.text_array("texts", texts)})
         return self._run(TOKENIZE_PAIRS, _pair_inputs(("texts", texts), ("pairs", pairs)))
 
     def classify_token_ids(self, token_ids, padding_mask, pad_to=None):
@@ -58,8 +58,8 @@ class ClassifierMethods:
         clients that send a fixed `pad_to` (at most the model's sequence length, e.g. 128 or
         512) batch together. Raises ValueError if a row is already longer than `pad_to`.
         """
-        token_ids = arrays.int32_matrix("token_ids", token_ids)
-        padding_mask = arrays.int32_matrix("padding_mask", padding_mask)
+        token_ids = tensors.int32_matrix("token_ids", token_ids)
+        padding_mask = tensors.int32_matrix("padding_mask", padding_mask)
         if token_ids.shape != padding_mask.shape:
             raise ValueError(
                 "token_ids and padding_mask must have the same shape. "
@@ -71,7 +71,7 @@ class ClassifierMethods:
 
     def _run(self, signature_name, inputs):
         outputs = self.predict(signature_name, inputs, INPUT_DTYPES[signature_name], OUTPUT_DTYPES[signature_name])
-        return {name: arrays.decode_strings(value) if value.dtype == object else value for name, value in outputs.items()}
+        return {name: tensors.decode_strings(value) if value.dtype == object else value for name, value in outputs.items()}
 
 
 def pad_token_ids(token_ids, padding_mask, length):
@@ -88,7 +88,7 @@ def pad_token_ids(token_ids, padding_mask, length):
 
 def _pair_inputs(first, second):
     (name_a, texts_a), (name_b, texts_b) = first, second
-    texts_a, texts_b = arrays.text_array(name_a, texts_a), arrays.text_array(name_b, texts_b)
+    texts_a, texts_b = tensors.text_array(name_a, texts_a), tensors.text_array(name_b, texts_b)
     if len(texts_a) != len(texts_b):
         raise ValueError(
             f"{name_a} and {name_b} must have the same length. Received: {len(texts_a)} and {len(texts_b)}"

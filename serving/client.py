@@ -13,14 +13,14 @@ Both return dicts of numpy arrays keyed by the signature's output names and rais
 a process that only talks REST never imports TensorFlow.
 """
 
-from roberta_tf.serving.contract import DEFAULT_MODEL_NAME, INPUT_DTYPES, OUTPUT_DTYPES
+from roberta_tf.contract.signatures import DEFAULT_MODEL_NAME, INPUT_DTYPES, OUTPUT_DTYPES
 from roberta_tf.serving.errors import ServingError
 from roberta_tf.serving.rest_client import RestClient
 from roberta_tf.serving.rest_json import parse_rest_model_status, parse_rest_response, rest_request_body
 
 _GRPC_NAMES = {
     "GrpcClient": "roberta_tf.serving.grpc_client",
-    "grpc_predict_request": "roberta_tf.serving.grpc_proto",
+    "grpc_predict_request": "roberta_tf.contract.predict_request",
     "parse_grpc_response": "roberta_tf.serving.grpc_proto",
     "parse_grpc_model_status": "roberta_tf.serving.grpc_proto",
 }

@@ -3,7 +3,9 @@
 import grpc
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
-from roberta_tf.serving import contract, grpc_proto
+from roberta_tf.contract import predict_request
+from roberta_tf.contract import signatures as contract
+from roberta_tf.serving import grpc_proto
 from roberta_tf.serving.classifier_methods import ClassifierMethods
 from roberta_tf.serving.errors import ServingError, call_with_retries
 
@@ -54,7 +56,7 @@ class GrpcClient(ClassifierMethods):
         signatures; `output_dtypes` is unused (gRPC tensors carry their dtype).
         """
         input_dtypes = input_dtypes or contract.INPUT_DTYPES.get(signature_name)
-        request = grpc_proto.grpc_predict_request(self.model_name, signature_name, inputs, self.version, input_dtypes)
+        request = predict_request.grpc_predict_request(self.model_name, signature_name, inputs, self.version, input_dtypes)
         return grpc_proto.parse_grpc_response(self._call(self._predict, request, signature_name))
 
     def model_status(self):

@@ -1,4 +1,5 @@
-"""TF Serving's gRPC messages for predict and model status: request building and response parsing (pure).
+"""TF Serving's gRPC messages for the clients: response parsing and model status (pure); the
+request builder itself is `roberta_tf.contract.predict_request`, shared with the exporter.
 
 Tensors go through `tf.make_tensor_proto` / `tf.make_ndarray`: strings travel as `string_val`
 bytes (any bytes, NUL and invalid UTF-8 included), numbers as packed `tensor_content`. String
@@ -7,35 +8,11 @@ generated protos depend on it); the REST client does not.
 """
 
 import tensorflow as tf
-from tensorflow_serving.apis import get_model_status_pb2, predict_pb2, status_pb2
+from tensorflow_serving.apis import get_model_status_pb2, status_pb2
 
-from roberta_tf.serving import arrays
+from roberta_tf.contract.predict_request import fill_model_spec
 
 _ERROR_CODE_NAMES = status_pb2.StatusProto.DESCRIPTOR.fields_by_name["error_code"].enum_type.values_by_number
-
-
-def grpc_predict_request(model_name, signature_name, inputs, version=None, input_dtypes=None):
-    """A `PredictRequest` for `PredictionService.Predict`.
-
-    Args:
-        model_name: the served model's name (its `models.config` entry).
-        signature_name: the SignatureDef key, e.g. "serving_default".
-        inputs: dict input name -> array-like (numpy array, nested list; strings as str/bytes).
-        version: a model version number, or None for the latest loaded one.
-        input_dtypes: optional dict input name -> TF dtype name ("string", "int32", ...); required
-            for inputs whose dtype cannot be inferred (an empty list).
-    """
-    input_dtypes = input_dtypes or {}
-    request = predict_pb2.PredictRequest()
-    _fill_model_spec(request.model_spec, model_name, version)
-    request.model_spec.signature_name = signature_name
-    for name, value in inputs.items():
-        dtype = input_dtypes.get(name)
-        array = arrays.as_input_array(name, value, dtype)
-        request.inputs[name].CopyFrom(
-            tf.make_tensor_proto(array, dtype=None if dtype is None else tf.as_dtype(dtype), shape=array.shape)
-        )
-    return request
 
 
 def parse_grpc_response(response):
@@ -46,7 +23,7 @@ def parse_grpc_response(response):
 def grpc_model_status_request(model_name, version=None):
     """A `GetModelStatusRequest` for `ModelService.GetModelStatus` (all versions when `version` is None)."""
     request = get_model_status_pb2.GetModelStatusRequest()
-    _fill_model_spec(request.model_spec, model_name, version)
+    fill_model_spec(request.model_spec, model_name, version)
     return request
 
 
@@ -67,9 +44,3 @@ def parse_grpc_model_status(response):
 def _error_code_name(number):
     value = _ERROR_CODE_NAMES.get(number)
     return value.name if value is not None else str(number)
-
-
-def _fill_model_spec(model_spec, model_name, version):
-    model_spec.name = model_name
-    if version is not None:
-        model_spec.version.value = int(version)

@@ -5,7 +5,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from roberta_tf.serving import contract, rest_json
+from roberta_tf.contract import signatures as contract
+from roberta_tf.serving import rest_json
 from roberta_tf.serving.classifier_methods import ClassifierMethods
 from roberta_tf.serving.errors import ServingError, call_with_retries
 

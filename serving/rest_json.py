@@ -29,7 +29,7 @@ import json
 
 import numpy as np
 
-from roberta_tf.serving import arrays
+from roberta_tf.contract import tensors
 from roberta_tf.serving.errors import ServingError
 
 FORMS = ("instances", "inputs")
@@ -54,7 +54,7 @@ def rest_request_body(signature_name, inputs, form="inputs", input_dtypes=None):
     if not inputs:
         raise ValueError("inputs must name at least one input tensor. Received: inputs={}")
     input_dtypes = input_dtypes or {}
-    values = {name: arrays.as_input_array(name, value, input_dtypes.get(name)) for name, value in inputs.items()}
+    values = {name: tensors.as_input_array(name, value, input_dtypes.get(name)) for name, value in inputs.items()}
     body = {"signature_name": signature_name}
     if form == "inputs":
         body["inputs"] = _columns(values)
@@ -72,7 +72,7 @@ def is_empty_batch(inputs, input_dtypes=None):
     """Whether some input has 0 rows: the one request of the roberta_tf contract the row form
     cannot carry (`"instances": []` is refused by the server as "No values in 'instances' array")."""
     input_dtypes = input_dtypes or {}
-    values = [arrays.as_input_array(name, value, input_dtypes.get(name)) for name, value in inputs.items()]
+    values = [tensors.as_input_array(name, value, input_dtypes.get(name)) for name, value in inputs.items()]
     return any(value.ndim and value.shape[0] == 0 for value in values)
 
 
@@ -158,7 +158,7 @@ def _rows(values):
 
 def _json_value(array):
     if array.dtype == object:
-        array = arrays.map_objects(array, _json_string)
+        array = tensors.map_objects(array, _json_string)
     return array.tolist()
 
 

@@ -14,14 +14,14 @@ from absl import logging
 from roberta_tf.cli import command
 from roberta_tf.export import precision
 from roberta_tf.preprocessing import options
-from roberta_tf.serving import contract
+from roberta_tf.contract import signatures as contract
 
 NAME = "export"
 SUMMARY = "Export a preset for serving: saved_model (a TF Serving SavedModel version, raw strings in)."
 
 _SAVED_MODEL_DESCRIPTION = f"""Writes BASE/NAME/N/ (N = one more than the highest existing version unless
 --version is given), the layout TF Serving polls. Core TensorFlow ops only: any TF Serving
-version loads it. Signatures (roberta_tf.serving.contract):
+version loads it. Signatures (roberta_tf.contract.signatures):
 
 {contract.describe()}
 

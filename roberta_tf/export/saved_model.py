@@ -5,7 +5,7 @@ shared write-and-verify step.
 
 What a version holds:
     saved_model.pb, variables/      the `ClassifierServingModule` (the five signatures of
-                                    `roberta_tf.serving.contract`)
+                                    `roberta_tf.contract.signatures`)
     assets/roberta_tf_export.json   metadata: labels, sequence length, precision, tokenizer
                                     and source hashes, roberta_tf version, the contract
                                     (`metadata_file` on the loaded object gives its path)
@@ -34,7 +34,8 @@ from roberta_tf.export import serving_module, warmup
 from roberta_tf.models import RobertaTextClassifier, RobertaTokenizer
 from roberta_tf.preprocessing import options
 from roberta_tf.presets import loader
-from roberta_tf.serving import contract
+from roberta_tf.contract import signatures as contract
+from roberta_tf.contract import tensors
 from roberta_tf.utils import files
 
 METADATA_FILE = "roberta_tf_export.json"
@@ -180,9 +181,10 @@ def verify_saved_model(export_dir, module, requests):
     if missing:
         raise RuntimeError(f"The exported model lacks signatures {sorted(missing)}")
     for signature_name, inputs in requests:
-        tensors = _as_tensors(loaded.signatures[signature_name], inputs)
-        got = loaded.signatures[signature_name](**tensors)
-        want = getattr(module, signature_name)(**tensors)
+        dtypes = contract.INPUT_DTYPES[signature_name]
+        arrays = {name: tensors.as_input_array(name, value, dtypes[name]) for name, value in inputs.items()}
+        got = loaded.signatures[signature_name](**arrays)
+        want = getattr(module, signature_name)(**arrays)
         for name, value in want.items():
             _check_equal(signature_name, name, value.numpy(), got[name].numpy())
 
@@ -196,18 +198,6 @@ def _check_equal(signature_name, name, want, got):
         close = np.array_equal(got, want)
     if not close:
         raise RuntimeError(f"{signature_name}/{name}: the reloaded model's output differs from the in-process model's")
-
-
-def _as_tensors(function, inputs):
-    specs = function.structured_input_signature[1]
-    return {name: _tensor(value, specs[name]) for name, value in inputs.items()}
-
-
-def _tensor(value, spec):
-    array = np.asarray(value, dtype=object if spec.dtype == tf.string else spec.dtype.as_numpy_dtype)
-    if array.size == 0:
-        array = array.reshape([0] * spec.shape.rank)
-    return tf.constant(array, spec.dtype)
 
 
 def metadata_for(module, version, source, tokenizer_files):

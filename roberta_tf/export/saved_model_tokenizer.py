@@ -3,7 +3,7 @@ the same two signatures (same inputs, same outputs) as the classifier's TF Servi
 
     export_tokenizer_saved_model(tokenizer, "exported/tokenizer", sequence_length=128)
 
-Signatures (`roberta_tf.serving.contract`; the test holds the restored model to them):
+Signatures (`roberta_tf.contract.signatures`; the test holds the restored model to them):
     tokenize        text  string [batch]           -> token_ids, padding_mask int32 [batch, length]
     tokenize_pairs  text_a, text_b string [batch]  -> the same, packed `<s> a </s></s> b </s>`
 Rows are padded with `<pad>` to the longest row and truncated to `sequence_length`. The graph

@@ -1,5 +1,5 @@
 """The serving graphs: strings in, packed ids or classifications out, as `tf.Module`s whose
-signatures implement `roberta_tf.serving.contract` (the one written contract; a test holds
+signatures implement `roberta_tf.contract.signatures` (the one written contract; a test holds
 the restored SavedModel to it). `saved_model.py` writes them.
 
     TokenizerServingModule   tokenize, tokenize_pairs                 (the tokenizer SavedModel)
@@ -22,7 +22,7 @@ import tf_keras as keras
 
 from roberta_tf.export import precision as precision_lib
 from roberta_tf.preprocessing import options, packer
-from roberta_tf.serving import contract
+from roberta_tf.contract import signatures as contract
 from roberta_tf.utils.untracked import Untracked
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from roberta_tf.serving import contract
-from roberta_tf.serving.grpc_proto import grpc_predict_request
+from roberta_tf.contract import signatures as contract
+from roberta_tf.contract.predict_request import grpc_predict_request
 
 WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"

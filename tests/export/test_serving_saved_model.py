@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from conftest import REPO
 from roberta_tf.export import saved_model, serving_module, warmup
-from roberta_tf.serving import contract
+from roberta_tf.contract import signatures as contract
 from served_model import (  # noqa: F401 (fixtures)
     LABELS,
     PAIRS_A,

@@ -92,7 +92,7 @@ def _padded(rows):
 
 def test_saved_model_runs_in_a_process_with_only_tensorflow(roberta_tokenizer, saved_model_dir, tmp_path):
     """The tokenizer SavedModel serves the classifier export's two tokenize signatures: same
-    inputs, same packed outputs (`roberta_tf.serving.contract`)."""
+    inputs, same packed outputs (`roberta_tf.contract.signatures`)."""
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(saved_model_dir), json.dumps(TEXTS)],
         capture_output=True, text=True, cwd=tmp_path, timeout=300,

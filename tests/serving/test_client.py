@@ -23,7 +23,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from roberta_tf.serving import contract
+from roberta_tf.contract import signatures as contract
 from roberta_tf.serving.client import (
     INPUT_DTYPES,
     OUTPUT_DTYPES,

@@ -84,7 +84,7 @@ def test_max_batch_size_admits_every_warmup_request():
     import numpy as np
 
     from roberta_tf.export import warmup
-    from roberta_tf.serving import contract
+    from roberta_tf.contract import signatures as contract
 
     class Module:  # what warmup_inputs reads of a ClassifierServingModule
         SIGNATURES = contract.SIGNATURES

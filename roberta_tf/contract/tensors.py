@@ -1,4 +1,5 @@
-"""Client-side tensors as numpy arrays: strings as object arrays of bytes, numbers with the signature's dtype.
+"""Request tensors as numpy arrays: strings as object arrays of bytes, numbers with the signature's
+dtype, checked (a client's inputs, the exporter's warmup requests).
 
 Strings are kept as Python `bytes` in `dtype=object` arrays, never numpy's fixed-width `S`
 dtype, which silently drops trailing NUL bytes (`np.array([b"a\\0"])[0] == b"a"`). Texts given
