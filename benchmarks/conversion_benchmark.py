@@ -1,86 +1,57 @@
 """Checkpoint conversion benchmark: wall time and peak memory of the fairseq and Hugging Face
 converters (`roberta_tf.converters`), each conversion in a fresh process.
 
-What it measures, in one run on one machine:
-  * sources (written once with random weights, torch.randn * 0.02, and cached under
-    --work_dir, outside the repository):
-      - `fairseq fp32 zip`: a fairseq 0.12 RoBERTa `model.pt` (roberta-base geometry; exact
-        0.12 key names and shapes, `cfg["model"]` an argparse.Namespace, `encoder.lm_head.weight`
-        tied to (the same storage as) `embed_tokens.weight` as fairseq saves it, a 3-class
-        `sentence_classification_head`), torch.save's default zip format;
-      - `fairseq fp16 zip`: the same tensors in float16;
-      - `fairseq fp32 legacy`: the fp32 checkpoint in the legacy torch.save format
-        (`_use_new_zipfile_serialization=False`);
-      - `hf safetensors`: a transformers `RobertaForSequenceClassification` (same geometry, 3
-        labels) `save_pretrained` directory (model.safetensors) with symlinks to the shared
-        vocab.json / merges.txt;
-      - with --large also `fairseq large fp32 zip` (roberta-large geometry, ~1.4 GB);
-    fairseq tokenizer files come from ../shared/data/fairseq-gpt2-bpe (read by path);
-  * per source, each in a fresh Python process (so the peak is that conversion's alone):
-      - `convert`: the full conversion (`convert_checkpoint` / `convert_directory`) to a
-        preset directory; --repeats runs, the median is reported;
-      - `read`: only reading the weights (`torch_checkpoint.load` / `huggingface.read_state`);
-        --repeats runs;
-      - `profile`: one more conversion, instrumented (see below), for where the memory goes;
-  * per process: wall time of the measured call, the RSS after importing tensorflow,
-    tf_keras, roberta_tf, its models, converters and presets (the baseline), and the peak RSS
-    of the call: the peak counter is reset after the imports (`/proc/self/clear_refs` = 5;
-    importing TF peaks ~300 MB above the settled baseline) and read as VmHWM at the end.
-    `getrusage(RUSAGE_SELF).ru_maxrss` is recorded too but not used: Linux carries the parent's
-    RSS at fork/exec into it, and clear_refs does not reset that part; "copies" = (peak - baseline) / bytes of
-    the checkpoint's tensors (x ckpt), and / bytes of the converted float32 weights (x model).
-
-The `convert` runs time the conversion's steps by wrapping the library functions the converter
-calls (module attributes: `read_checkpoint`, `named_weights`, `file_sha256`, `write_preset`,
-`weights.assign`, `saver.save_preset`, `weights.write_variables`, ...); the wrappers
-only read the clock and VmRSS. The `profile` run additionally resets the kernel's peak-RSS
-counter (`/proc/self/clear_refs` = 5) at each step boundary, so each step gets its own peak,
-and runs tracemalloc (numpy and Python buffers; TensorFlow's allocations are not traced), so
-each boundary records how much of the RSS is numpy/Python arrays versus TF tensors. It also
-classifies the arrays handed to `weights.assign` (views of the checkpoint's buffers versus
-new arrays).
+Sources, written once with random weights and cached under --work_dir (outside the
+repository): a fairseq 0.12 RoBERTa `model.pt` (exact key names and shapes, tied LM head, a
+3-class head) in fp32 zip, fp16 zip and the legacy torch.save format, and a Hugging Face
+`RobertaForSequenceClassification` safetensors directory; with --large also a roberta-large
+fairseq checkpoint. Per source, each in a fresh process (`--worker`): `convert` (the converter
+`fairseq.convert` / `huggingface.convert`, then `roberta_tf.cli.convert.write_preset`, as
+`roberta-tf convert` runs it) and `read` (only reading the weights), --repeats times; and one
+instrumented `profile` conversion. Per process: the wall time, the RSS after the imports (the
+baseline) and the peak RSS of the call (VmHWM, reset after the imports), as MB and as copies of
+the checkpoint's / the float32 model's weight bytes. The conversion's phases are timed by
+wrapping the library functions it calls (module attributes; see `run_worker`); the profile run
+also resets the peak at every phase boundary and runs tracemalloc.
 
 Run from the repository root:
 
-    python benchmarks/conversion_benchmark.py [--quick] [--large] [--output_dir DIR]
+    python -m benchmarks.conversion_benchmark [--quick] [--large] [--output_dir DIR]
 
-It prints a table and writes conversion_benchmark.json and conversion_benchmark.png (if
-matplotlib is installed) to --output_dir (default benchmarks/results/).
+It prints a table, the phases and the profile and writes conversion_benchmark.json and
+conversion_benchmark.png to --output_dir. Details and measured numbers: benchmarks/README.md.
 """
 
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import argparse
-import functools
-import json
-import resource
-import shutil
-import statistics
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import argparse  # noqa: E402
+import functools  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 from absl import app, flags, logging  # noqa: E402
 
-import environment  # noqa: E402  (benchmarks/environment.py)
+from benchmarks import DATA_DIR, REPO_ROOT, RESULTS_DIR, report  # noqa: E402
+from benchmarks.reference_models import GEOMETRIES, torch_classifier  # noqa: E402
 
 FLAGS = flags.FLAGS
 PACKAGES = ["tensorflow", "tf-keras", "torch", "transformers", "safetensors", "numpy", "absl-py", "matplotlib",
             "roberta-tf"]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
-flags.DEFINE_string("output_dir", str(REPO_ROOT / "benchmarks" / "results"), "Where to write the JSON and PNG.")
+flags.DEFINE_string("output_dir", str(RESULTS_DIR), "Where to write the JSON and PNG.")
 flags.DEFINE_string("work_dir", "/tmp/roberta_tf_conversion_bench",
                     "Cache of the generated checkpoints (and scratch space for the presets); outside the repo.")
-flags.DEFINE_string("data_dir", str(SHARED_DATA), "Shared data: fairseq-gpt2-bpe/ and roberta-base/ tokenizer files.")
-flags.DEFINE_bool("quick", False, "Smoke test: tiny geometry (2 layers, hidden 64), one repeat.")
+flags.DEFINE_string("data_dir", str(DATA_DIR), "Shared data: fairseq-gpt2-bpe/ and roberta-base/ tokenizer files.")
+flags.DEFINE_bool("quick", False, "Smoke test: tiny geometry (2 layers, hidden 128), one repeat.")
 flags.DEFINE_bool("large", False, "Also convert a roberta-large geometry fairseq fp32 zip checkpoint (~1.4 GB).")
 flags.DEFINE_integer("repeats", 2, "Fresh processes per source and measurement (the median is reported).")
 flags.DEFINE_list("variants", None, "Only these sources (names as in the table, e.g. 'fairseq fp32 zip').")
@@ -91,13 +62,6 @@ flags.DEFINE_integer("seed", 0, "Seed of the random weights.")
 flags.DEFINE_enum("worker", None, ["read", "convert", "profile"], "Internal: run one measurement and exit.")
 flags.DEFINE_string("worker_spec", None, "Internal: JSON spec of the worker's job.")
 
-GEOMETRIES = {
-    "base": dict(layers=12, hidden=768, ffn=3072, heads=12),
-    "large": dict(layers=24, hidden=1024, ffn=4096, heads=16),
-    "tiny": dict(layers=2, hidden=64, ffn=256, heads=2),
-}
-VOCABULARY_SIZE = 50265  # fairseq's dict.txt + <s> <pad> </s> <unk> + <mask>; the converters check it
-MAX_POSITIONS = 512
 NUM_CLASSES = 3
 HEAD = "sentence_classification_head"
 MB = 1024 * 1024
@@ -106,13 +70,14 @@ MB = 1024 * 1024
 # ----------------------------------------------------------------------------- memory probes
 
 
-def proc_status():
-    """VmRSS, VmHWM, RssAnon, RssFile of this process, in KB."""
+def proc_status(path="/proc/self/status", keys=("VmRSS", "VmHWM", "RssAnon", "RssFile")):
+    """`{key: KB}` of the "Key: value kB" lines of a /proc file: by default this process's RSS
+    (VmRSS), peak RSS (VmHWM) and its anonymous and file-backed parts."""
     values = {}
-    with open("/proc/self/status") as f:
+    with open(path) as f:
         for line in f:
             key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
+            if key in keys:
                 values[key] = int(rest.split()[0])
     return values
 
@@ -131,20 +96,15 @@ def reset_peak():
         return False
 
 
-def system_busy_jiffies():
-    """(busy, total) CPU jiffies of the machine from /proc/stat; busy includes steal."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return user + nice + system + irq + softirq + steal, sum(fields[:8])
-
-
 # ----------------------------------------------------------------------------- sources
 
 
 def geometry_of(name):
+    """`reference_models.GEOMETRIES[name]` in this module's short names, with the head's classes."""
     g = GEOMETRIES[name]
-    return {**g, "vocabulary": VOCABULARY_SIZE, "positions": MAX_POSITIONS + 2, "classes": NUM_CLASSES}
+    return {"layers": g["num_layers"], "hidden": g["hidden_dim"], "ffn": g["intermediate_dim"], "heads": g["num_heads"],
+            "vocabulary": g["vocabulary_size"], "max_positions": g["max_sequence_length"],
+            "positions": g["max_sequence_length"] + 2, "classes": NUM_CLASSES}
 
 
 def model_weight_count(g):
@@ -197,7 +157,7 @@ def fairseq_contents(g, state, arch):
         "args": None,
         "cfg": {"model": argparse.Namespace(
             arch=arch, encoder_layers=g["layers"], encoder_embed_dim=g["hidden"],
-            encoder_ffn_embed_dim=g["ffn"], encoder_attention_heads=g["heads"], max_positions=MAX_POSITIONS,
+            encoder_ffn_embed_dim=g["ffn"], encoder_attention_heads=g["heads"], max_positions=g["max_positions"],
             activation_fn="gelu", pooler_activation_fn="tanh", pooler_dropout=0.0, dropout=0.1,
             encoder_normalize_before=False, layernorm_embedding=True, untie_weights_roberta=False)},
         "model": state,
@@ -247,15 +207,40 @@ def source_specs(geometry_name, large, data_dir):
 
 
 def _source_dir(work_dir, spec, seed):
-    return Path(work_dir) / f"{spec['kind']}-{spec['geometry']}-{spec['dtype']}-{spec['format']}-seed{seed}"
+    g = geometry_of(spec["geometry"])
+    return Path(work_dir) / (f"{spec['kind']}-{spec['geometry']}-{g['layers']}x{g['hidden']}-{spec['dtype']}-"
+                             f"{spec['format']}-seed{seed}")
+
+
+def missing(spec, data_dir, cached):
+    """Why a source cannot be converted here (its tokenizer files, or the packages that write
+    it when it is not cached yet), or None."""
+    files = ([spec[k] for k in ("dict_txt", "encoder_json", "vocab_bpe")] if spec["kind"] == "fairseq" else
+             [Path(data_dir, "roberta-base", name) for name in ("vocab.json", "merges.txt")])
+    absent = [str(f) for f in files if not Path(f).is_file()]
+    if absent:
+        return f"tokenizer files not found: {', '.join(absent)}"
+    packages = ["torch"] + (["transformers"] if spec["kind"] == "hf" else [])
+    absent = [name for name in packages if importlib.util.find_spec(name) is None]
+    if absent and not cached:
+        return f"not installed: {', '.join(absent)} (needed to write the source checkpoint)"
+    return None
 
 
 def prepare_sources(specs, work_dir, data_dir, seed):
-    """Writes (or reuses) every source; fills spec["path"], ["weight_bytes"], ["model_weights"]."""
+    """Writes (or reuses) every source; fills spec["path"], ["weight_bytes"], ["model_weights"].
+    Returns {name: why} of the sources that cannot be converted here (left out of `specs`)."""
     cache_state = {}  # geometry -> fp32 fairseq state dict, shared by the fairseq variants
-    for name, spec in specs.items():
+    skipped = {}
+    for name, spec in list(specs.items()):
         directory = _source_dir(work_dir, spec, seed)
         done = directory / "complete.json"
+        reason = missing(spec, data_dir, done.is_file())
+        if reason:
+            skipped[name] = reason
+            del specs[name]
+            print(f"Skipping {name}: {reason}")
+            continue
         g = geometry_of(spec["geometry"])
         spec["model_weights"] = model_weight_count(g)
         if done.is_file():
@@ -284,25 +269,17 @@ def prepare_sources(specs, work_dir, data_dir, seed):
             os.replace(partial, path)
             weight_bytes = unique_tensor_bytes(state.values())
         else:
-            weight_bytes = _write_hf(directory, g, seed, data_dir)
+            weight_bytes = _write_hf(directory, spec["geometry"], seed, data_dir)
             path = directory
         record = {"path": str(path), "weight_bytes": weight_bytes, "spec": spec}
         done.write_text(json.dumps(record, indent=2, default=str) + "\n")
         spec.update(path=str(path), weight_bytes=weight_bytes, generated_seconds=time.perf_counter() - start)
-    return specs
+    return skipped
 
 
-def _write_hf(directory, g, seed, data_dir):
-    import torch
-    import transformers
-
-    torch.manual_seed(seed)
-    config = transformers.RobertaConfig(
-        vocab_size=g["vocabulary"], hidden_size=g["hidden"], num_hidden_layers=g["layers"],
-        num_attention_heads=g["heads"], intermediate_size=g["ffn"], max_position_embeddings=g["positions"],
-        type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-        num_labels=g["classes"])
-    model = transformers.RobertaForSequenceClassification(config)
+def _write_hf(directory, geometry_name, seed, data_dir):
+    """`reference_models.torch_classifier` (seeded HF init) with 3 classes, save_pretrained."""
+    model = torch_classifier(GEOMETRIES[geometry_name], NUM_CLASSES, seed)
     model.save_pretrained(directory, safe_serialization=True)
     for name in ("vocab.json", "merges.txt"):
         os.symlink(Path(data_dir, "roberta-base", name).resolve(), directory / name)
@@ -399,9 +376,11 @@ def run_worker(mode, spec):
 
     import roberta_tf  # noqa: F401
     import roberta_tf.models  # noqa: F401
-    from roberta_tf.converters import build, fairseq, huggingface, torch_checkpoint
-    from roberta_tf.presets import saver, weights
+    from roberta_tf.cli import convert as convert_cli
+    from roberta_tf.converters import fairseq, huggingface, torch_checkpoint
+    from roberta_tf.presets import loader, saver, weights
     from roberta_tf.tokenizers import vocabulary as vocabulary_lib
+    from roberta_tf.utils import files
 
     import_seconds = time.perf_counter() - import_start
     gc.collect()
@@ -418,17 +397,23 @@ def run_worker(mode, spec):
     # max(import peak, call peak), recorded as such.
     record["peak_reset_supported"] = reset_peak()
     if mode in ("convert", "profile"):
+        # Phases, by wrapping the module attributes the conversion calls (nested marks: the
+        # converter's steps inside `converter`, the model build and saving inside `write_preset`).
         wrap = recorder.wrap
         if spec["kind"] == "fairseq":
+            wrap(fairseq, "convert", "converter")
             wrap(fairseq, "read_checkpoint", "read_checkpoint")
             wrap(vocabulary_lib, "from_fairseq_files", "vocabulary")
             wrap(fairseq, "named_weights", "named_weights")
         else:
+            wrap(huggingface, "convert", "converter")
             wrap(huggingface, "read_state", "read_state")
             wrap(huggingface, "named_weights", "named_weights")
             wrap(huggingface, "read_tokenizer", "vocabulary")
-        wrap(saver, "file_sha256", "sha256")
-        wrap(build, "write_preset", "write_preset")
+        wrap(files, "file_sha256", "sha256")
+        wrap(convert_cli, "write_preset", "write_preset")
+        wrap(loader, "load_task", "load_task")
+        wrap(loader, "load_backbone", "load_backbone")
 
         def before_assign(variables, arrays, *args, **kwargs):
             recorder.notes["assign_arrays"] = _array_report(arrays)
@@ -448,13 +433,14 @@ def run_worker(mode, spec):
             result = huggingface.read_state(spec["path"])
         seconds = time.perf_counter() - start
         del result
-    else:
+    else:  # what `roberta-tf convert fairseq|hf` runs
         if spec["kind"] == "fairseq":
-            fairseq.convert_checkpoint(spec["path"], spec["output"], dict_txt=spec["dict_txt"],
-                                       encoder_json=spec["encoder_json"], vocab_bpe=spec["vocab_bpe"],
-                                       overwrite=True)
+            converted = fairseq.convert(spec["path"], dict_txt=spec["dict_txt"], encoder_json=spec["encoder_json"],
+                                        vocab_bpe=spec["vocab_bpe"])
         else:
-            huggingface.convert_directory(spec["path"], spec["output"], overwrite=True)
+            converted = huggingface.convert(spec["path"])
+        convert_cli.write_preset(converted, spec["output"], overwrite=True)
+        del converted
         seconds = time.perf_counter() - start
     recorder.mark("end")
     end = proc_status()
@@ -481,24 +467,17 @@ def launch(mode, spec, work_dir):
     """Runs a worker process; returns its record plus the CPU used by other processes."""
     result_path = Path(work_dir) / f"worker-{os.getpid()}.json"
     result_path.unlink(missing_ok=True)
-    command = [sys.executable, str(Path(__file__).resolve()), f"--worker={mode}",
+    command = [sys.executable, "-m", "benchmarks.conversion_benchmark", f"--worker={mode}",
                "--worker_spec=" + json.dumps({**spec, "result": str(result_path)})]
-    busy0, total0 = system_busy_jiffies()
-    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall0 = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
-    wall = time.perf_counter() - wall0
-    busy1, total1 = system_busy_jiffies()
-    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with report.LoadMeter(children=True) as load:
+        completed = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT)
     if completed.returncode != 0 or not result_path.is_file():
         raise RuntimeError(f"worker {mode} failed (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
     record = json.loads(result_path.read_text())
     result_path.unlink()
-    hz = os.sysconf("SC_CLK_TCK")
-    child_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
-    record["process_wall_seconds"] = wall
-    record["worker_cpu_seconds"] = child_cpu
-    record["other_load_cores"] = max(0.0, ((busy1 - busy0) / hz - child_cpu) / wall) if wall > 0 else None
+    record["process_wall_seconds"] = load.seconds
+    record["worker_cpu_seconds"] = load.own_seconds  # the worker's CPU time (and the parent's, ~0, while waiting)
+    record["other_load_cores"], record["steal_cores"] = load.other_cores, load.steal_cores
     return record
 
 
@@ -535,7 +514,7 @@ def summarize(name, spec, runs):
     row["copies_of_model"] = row["over_baseline_mb"] * MB / model_bytes
     row["read_copies_of_checkpoint"] = (row["read_over_baseline_mb"] * MB / spec["weight_bytes"]
                                         if row["read_over_baseline_mb"] is not None else None)
-    row["steps"] = step_times(convert)
+    row["phases"] = phase_summary(convert, profile)
     if profile:
         row["profile"] = profile_segments(profile, model_bytes)
         row["profile_peak_copies_of_model"] = (profile["peak_rss_kb"] - profile["baseline_rss_kb"]) * 1024 / model_bytes
@@ -543,25 +522,44 @@ def summarize(name, spec, runs):
     return row
 
 
+def phases(marks):
+    """Every wrapped call's phase ("X start" ... "X end"; nested phases inside their caller):
+    {label: (seconds, indices of the marks ending the segments inside it)}, in order of first
+    start; a function called several times (sha256) sums its calls."""
+    out, open_calls = {}, {}
+    for i, mark in enumerate(marks):
+        label, _, edge = mark["label"].rpartition(" ")
+        if edge == "start":
+            open_calls.setdefault(label, []).append(i)
+            out.setdefault(label, (0.0, []))
+        elif edge == "end" and open_calls.get(label):
+            j = open_calls[label].pop()
+            seconds, inside = out[label]
+            out[label] = (seconds + mark["t"] - marks[j]["t"], inside + list(range(j + 1, i + 1)))
+    return out
+
+
+def phase_summary(runs, profile):
+    """Per phase: median seconds over the timed conversions and, from the instrumented run, its
+    peak RSS over the baseline (MB)."""
+    if not runs:
+        return []
+    timed = [phases(r["marks"]) for r in runs]
+    profiled = phases(profile["marks"]) if profile else {}
+    out = []
+    for label in timed[0]:
+        seconds = [p[label][0] for p in timed if label in p]
+        peak = None
+        if profiled.get(label) and profiled[label][1]:
+            peak_kb = max(profile["marks"][i]["peak_since_previous_kb"] for i in profiled[label][1])
+            peak = (peak_kb - profile["baseline_rss_kb"]) / 1024
+        out.append({"phase": label, "seconds": statistics.median(seconds), "peak_over_baseline_mb": peak})
+    return out
+
+
 def _segments(marks):
     for previous, current in zip(marks, marks[1:]):
         yield f"{previous['label']} -> {current['label']}", previous, current
-
-
-def step_times(runs):
-    """Median seconds per segment between step boundaries over the timed conversions."""
-    if not runs:
-        return []
-    names = [n for n, _, _ in _segments(runs[0]["marks"])]
-    out = []
-    for i, name in enumerate(names):
-        times = []
-        for r in runs:
-            segments = list(_segments(r["marks"]))
-            if i < len(segments) and segments[i][0] == name:
-                times.append(segments[i][2]["t"] - segments[i][1]["t"])
-        out.append({"segment": name, "seconds": statistics.median(times) if times else None})
-    return out
 
 
 def profile_segments(profile, model_bytes):
@@ -584,26 +582,18 @@ def profile_segments(profile, model_bytes):
     return out
 
 
-def _step_name(segment):
-    """'x start -> x end' -> 'x'; 'x end -> y start' -> '(x .. y)'."""
-    first, _, second = segment.partition(" -> ")
-    a, b = first.rsplit(" ", 1)[0], second.rsplit(" ", 1)[0]
-    return a if first.endswith(" start") and second.endswith(" end") and a == b else f"({a} .. {b})"
-
-
-def format_table(rows):
-    header = (f"{'variant':<24} {'ckpt MB':>8} {'fp32 MB':>8} {'convert s':>9} {'read s':>7} {'peak RSS MB':>11} "
-              f"{'over base MB':>12} {'x ckpt':>7} {'x model':>7} {'read x ckpt':>11}")
-    lines = [header, "-" * len(header)]
-    fmt = lambda v, spec: "-" if v is None else format(v, spec)  # noqa: E731
-    for r in rows:
-        lines.append(
-            f"{r['variant']:<24} {r['checkpoint_mb']:>8.0f} {r['model_fp32_mb']:>8.0f} "
-            f"{fmt(r['convert_seconds'], '.2f'):>9} {fmt(r['read_seconds'], '.2f'):>7} "
-            f"{fmt(r['peak_rss_mb'], '.0f'):>11} {fmt(r['over_baseline_mb'], '.0f'):>12} "
-            f"{fmt(r['copies_of_checkpoint'], '.2f'):>7} {fmt(r['copies_of_model'], '.2f'):>7} "
-            f"{fmt(r['read_copies_of_checkpoint'], '.2f'):>11}")
-    return "\n".join(lines)
+TABLE = [
+    report.Column("variant", 24, "variant", align="<"),
+    report.Column("ckpt MB", 8, "checkpoint_mb", ".0f"),
+    report.Column("fp32 MB", 8, "model_fp32_mb", ".0f"),
+    report.Column("convert s", 9, "convert_seconds", ".2f"),
+    report.Column("read s", 7, "read_seconds", ".2f"),
+    report.Column("peak RSS MB", 11, "peak_rss_mb", ".0f"),
+    report.Column("over base MB", 12, "over_baseline_mb", ".0f"),
+    report.Column("x ckpt", 7, "copies_of_checkpoint", ".2f"),
+    report.Column("x model", 7, "copies_of_model", ".2f"),
+    report.Column("read x ckpt", 11, "read_copies_of_checkpoint", ".2f"),
+]
 
 
 def format_profile(row):
@@ -625,51 +615,42 @@ def format_profile(row):
 
 
 def write_plot(rows, path, title):
-    plt = environment.pyplot()
-    if plt is None:
-        return None
     names = [r["variant"] for r in rows]
-    xs = range(len(rows))
-    fig, axes = plt.subplots(3, 1, figsize=(11, 12))
-    width = 0.38
-    convert = [r["convert_seconds"] or 0 for r in rows]
-    read = [r["read_seconds"] or 0 for r in rows]
-    bars = axes[0].bar([x - width / 2 for x in xs], convert, width, label="full conversion")
-    axes[0].bar_label(bars, fmt="%.1f", fontsize=8)
-    bars = axes[0].bar([x + width / 2 for x in xs], read, width, label="reading the weights only")
-    axes[0].bar_label(bars, fmt="%.1f", fontsize=8)
-    axes[0].set_xticks(list(xs), names, fontsize=8)
-    axes[0].set_ylabel("seconds (median)")
-    axes[0].set_title(title, fontsize=9)
-    axes[0].legend(fontsize=8)
-    model = [r["copies_of_model"] for r in rows]
-    ckpt = [r["copies_of_checkpoint"] for r in rows]
-    bars = axes[1].bar([x - width / 2 for x in xs], model, width, label="x fp32 model weights")
-    axes[1].bar_label(bars, fmt="%.2f", fontsize=8)
-    bars = axes[1].bar([x + width / 2 for x in xs], ckpt, width, label="x checkpoint tensor bytes")
-    axes[1].bar_label(bars, fmt="%.2f", fontsize=8)
-    axes[1].axhline(2.0, color="red", linestyle="--", linewidth=1, label="target: about two copies")
-    axes[1].set_xticks(list(xs), names, fontsize=8)
-    axes[1].set_ylabel("(peak RSS - baseline) / weight bytes")
-    axes[1].legend(fontsize=8)
-    for r in rows:
-        if not r.get("profile"):
-            continue
-        ts, rss = [0.0], [0.0]
-        elapsed = 0.0
-        for s in r["profile"]:
-            elapsed += s["seconds"]
-            ts += [elapsed, elapsed]
-            rss += [s["peak_copies_of_model"], s["rss_end_over_baseline_mb"] * MB / (r["model_fp32_mb"] * MB)]
-        axes[2].plot(ts, rss, label=r["variant"], linewidth=1)
-    axes[2].axhline(2.0, color="red", linestyle="--", linewidth=1)
-    axes[2].set_xlabel("seconds into the conversion (instrumented run: tracemalloc on)")
-    axes[2].set_ylabel("RSS over baseline / fp32 model bytes\n(each step's peak, then its end)")
-    axes[2].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    by_name = {r["variant"]: r for r in rows}
+    series = {"full conversion": "convert_seconds", "reading the weights only": "read_seconds",
+              "x fp32 model weights": "copies_of_model", "x checkpoint tensor bytes": "copies_of_checkpoint"}
+
+    def value(name, label):
+        return by_name[name][series[label]]
+
+    def draw(fig, axes):
+        report.grouped_bars(axes[0], names, ["full conversion", "reading the weights only"], value, width=0.76,
+                            labels="%.1f", fontsize=8, ticks=dict(fontsize=8))
+        axes[0].set_ylabel("seconds (median)")
+        axes[0].set_title(title, fontsize=9)
+        axes[0].legend(fontsize=8)
+        report.grouped_bars(axes[1], names, ["x fp32 model weights", "x checkpoint tensor bytes"], value, width=0.76,
+                            labels="%.2f", fontsize=8, ticks=dict(fontsize=8))
+        axes[1].axhline(2.0, color="red", linestyle="--", linewidth=1, label="target: about two copies")
+        axes[1].set_ylabel("(peak RSS - baseline) / weight bytes")
+        axes[1].legend(fontsize=8)
+        for r in rows:
+            if not r.get("profile"):
+                continue
+            ts, rss = [0.0], [0.0]
+            elapsed = 0.0
+            for s in r["profile"]:
+                elapsed += s["seconds"]
+                ts += [elapsed, elapsed]
+                rss += [s["peak_copies_of_model"], s["rss_end_over_baseline_mb"] * MB / (r["model_fp32_mb"] * MB)]
+            axes[2].plot(ts, rss, label=r["variant"], linewidth=1)
+        axes[2].axhline(2.0, color="red", linestyle="--", linewidth=1)
+        axes[2].set_xlabel("seconds into the conversion (instrumented run: tracemalloc on)")
+        axes[2].set_ylabel("RSS over baseline / fp32 model bytes\n(each step's peak, then its end)")
+        if any(r.get("profile") for r in rows):
+            axes[2].legend(fontsize=8)
+
+    return report.plot(path, draw, 3, 1, figsize=(11, 12))
 
 
 def main(argv):
@@ -685,11 +666,9 @@ def main(argv):
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     started = time.perf_counter()
-    info = environment.machine_info(PACKAGES, top_processes_at_start=environment.top_processes(),
-                                    memory_total_kb=_meminfo().get("MemTotal"),
-                                    memory_available_kb_at_start=_meminfo().get("MemAvailable"))
-    logging.info("Load average %.2f at start; busiest processes: %s", info["load_average_at_start"][0],
-                 info["top_processes_at_start"])
+    memory = proc_status("/proc/meminfo", ("MemTotal", "MemAvailable"))
+    info = report.machine_info(PACKAGES, memory_total_kb=memory["MemTotal"],
+                               memory_available_kb_at_start=memory["MemAvailable"])
     geometry_name = "tiny" if FLAGS.quick else "base"
     repeats = 1 if FLAGS.quick else FLAGS.repeats
     work_dir = Path(FLAGS.work_dir)
@@ -700,7 +679,7 @@ def main(argv):
         if unknown:
             raise app.UsageError(f"unknown --variants {sorted(unknown)}; choose from {sorted(specs)}")
         specs = {k: v for k, v in specs.items() if k in FLAGS.variants}
-    prepare_sources(specs, work_dir, FLAGS.data_dir, FLAGS.seed)
+    skipped = prepare_sources(specs, work_dir, FLAGS.data_dir, FLAGS.seed)
 
     runs = {name: [] for name in specs}
     outputs = work_dir / "presets"
@@ -714,65 +693,48 @@ def main(argv):
         runs[name].append(record)
         print(f"[{i + 1}/{len(plan)}] {name:<24} {mode:<8} {record['seconds']:7.2f} s  peak "
               f"{record['peak_rss_kb'] / 1024:7.0f} MB (baseline {record['baseline_rss_kb'] / 1024:.0f} MB)  "
-              f"others {record['other_load_cores']:.2f} cores", flush=True)
+              f"others {report.format_value(record['other_load_cores'], '.2f')} cores", flush=True)
         shutil.rmtree(spec["output"], ignore_errors=True)
 
     rows = [summarize(name, specs[name], runs[name]) for name in specs]
-    info["load_average_at_end"] = os.getloadavg()
-    info["top_processes_at_end"] = environment.top_processes()
-    output_dir = Path(FLAGS.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    report = {
-        "machine": info,
+    record = {
+        "machine": report.finish(info),
         "config": {"quick": FLAGS.quick, "large": FLAGS.large, "geometry_name": geometry_name,
                    "geometries": {k: geometry_of(k) for k in {s["geometry"] for s in specs.values()}},
                    "repeats": repeats, "threads": FLAGS.threads, "seed": FLAGS.seed, "work_dir": str(work_dir),
-                   "sources": specs,
+                   "sources": specs, "skipped": skipped,
                    "baseline": "RSS after importing tensorflow, tf_keras, roberta_tf (+ models, converters, presets)",
                    "copies": "(VmHWM at the end, reset after the imports - baseline RSS) / bytes (checkpoint tensors | fp32 model)"},
         "results": rows,
         "runs": runs,
         "total_seconds": time.perf_counter() - started,
     }
-    json_path = output_dir / "conversion_benchmark.json"
-    environment.write_json(json_path, report)
     title = (f"RoBERTa checkpoint -> preset conversion ({geometry_name} geometry), fresh process per run, "
-             f"median of {repeats}; {environment.cpu_model()}, {info['cpu_count']} CPUs")
-    plot_path = write_plot(rows, output_dir / "conversion_benchmark.png", title)
+             f"median of {repeats}; {report.cpu_model()}, {info['cpu_count']} CPUs")
+    written = report.save(FLAGS.output_dir, "conversion_benchmark", record,
+                          (lambda path: write_plot(rows, path, title)) if rows else None)
 
-    others = [r["other_load_cores"] for rs in runs.values() for r in rs if r.get("other_load_cores") is not None]
-    print(f"\n{info['cpu_count']} CPUs ({info['cpu_model']}), {info['platform']}; load average "
-          f"{info['load_average_at_start'][0]:.2f} at start / {info['load_average_at_end'][0]:.2f} at end; other "
-          f"processes used {max(others, default=0):.2f} cores at most during a run (mean "
-          f"{statistics.mean(others) if others else 0:.2f}).")
+    print("\n" + report.load_summary(info, other_loads=[r.get("other_load_cores") for rs in runs.values() for r in rs]))
+    baseline = f" ({rows[0]['baseline_rss_mb']:.0f} MB)" if rows else ""
     print(f"Geometry {geometry_name} (+ large with --large); median of {repeats} fresh processes; baseline = RSS "
-          f"after importing tensorflow + tf_keras + roberta_tf ({rows[0]['baseline_rss_mb']:.0f} MB). "
+          f"after importing tensorflow + tf_keras + roberta_tf{baseline}. "
           f"x ckpt / x model = (peak - baseline) / checkpoint tensor bytes / fp32 model bytes.")
-    print(format_table(rows))
-    print("\nSteps of the conversion (median seconds over the timed runs):")
+    print(report.format_table(TABLE, rows))
+    for name, reason in skipped.items():
+        print(f"  {name}: skipped: {reason}")
+    print("\nPhases of the conversion (median seconds over the timed runs; peak MB over the baseline in the "
+          "instrumented run; nested: the converter's steps, then write_preset's):")
     for r in rows:
-        steps = ", ".join(f"{_step_name(s['segment'])}: {s['seconds']:.2f}"
-                          for s in r["steps"] if s["seconds"] is not None and s["seconds"] >= 0.05)
-        print(f"  {r['variant']}: {steps}")
+        print(f"  {r['variant']}: " + ", ".join(
+            f"{p['phase']} {p['seconds']:.2f} s" + ("" if p["peak_over_baseline_mb"] is None else
+                                                   f" / {p['peak_over_baseline_mb']:.0f} MB")
+            for p in r["phases"]))
     if FLAGS.profile:
         print("\nWhere the memory goes (instrumented run; MB over the baseline; numpy/py = tracemalloc):")
         for r in rows:
             if r.get("profile"):
                 print(format_profile(r))
-    print(f"Wrote {json_path}" + (f" and {plot_path}" if plot_path else "") +
-          f" in {report['total_seconds']:.0f} s.")
-
-
-def _meminfo():
-    values = {}
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                values[key] = int(rest.split()[0])
-    except OSError:
-        pass
-    return values
+    print(written)
 
 
 if __name__ == "__main__":

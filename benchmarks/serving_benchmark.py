@@ -2,63 +2,27 @@
 Hugging Face `tokenizers` + PyTorch / ONNX Runtime, plus the numerics of the export's encoder
 modes on a trained SST-2 classifier.
 
-Part 1, speed (one run, one machine, the same weights in every engine):
-  * model: roberta-base geometry (vocabulary 50265, 12 layers, 12 heads, hidden 768,
-    intermediate 3072, max_sequence_length 512), 2 classes. The weights are a seeded Hugging
-    Face `RobertaForSequenceClassification` (model_benchmark's), every parameter perturbed by
-    N(0, 0.02) noise so that no LayerNorm or bias keeps its initial value; they are moved into
-    a roberta_tf classifier with the Hugging Face converter's mapping
-    (`roberta_tf.converters.huggingface.named_weights`) and into ONNX by `torch.onnx.export`.
-  * inputs: SST-2 dev sentences. Batch 1 (latency): the first --b1_sentences sentences, one per
-    call, in order, --b1_passes times; median and p90 per call. Batch 32 (throughput): the first
-    --b32_batches consecutive batches of 32 sentences; every engine pads each batch to its
-    longest row; sentences/s = sentences / summed call time, and ms per batch.
-  * engines:
-      - `roberta_tf <mode>`: `export_saved_model(classifier, tokenizer, ...)` in each encoder
-        mode (float32 = the default, bfloat16, float32 XLA = jit_compile, bfloat16 XLA),
-        loaded with `tf.saved_model.load` and called through `signatures["serving_default"]`
-        (`text=tf.constant(batch)` -> `logits`). The tokenizer and packer run inside the graph;
-        their share is measured by calling the SavedModel's `tokenize` signature on the same
-        inputs, timed separately.
-      - `tokenizers + torch`: Hugging Face `tokenizers` (the Rust tokenizer, roberta-base
-        tokenizer.json, `encode_batch` with padding to the longest row and truncation at 512)
-        then `RobertaForSequenceClassification` under `torch.inference_mode()`.
-      - `tokenizers + ORT fp32`: the same tokenizer, then ONNX Runtime on the fp32 export of that
-        PyTorch model (model_benchmark.export_onnx: dynamic batch and sequence axes).
-        **The reference** of the "x ORT fp32" columns.
-      - `tokenizers + ORT int8`: ONNX Runtime on `quantize_dynamic(..., weight_type=QInt8)` of
-        the fp32 export, after ORT's recommended `quant_pre_process` (symbolic shape inference
-        + graph optimization; skipped, and recorded, if it fails).
-    For the `tokenizers` engines the tokenization time is the `encode_batch` call plus the
-    conversion of its ids and masks to int64 arrays, timed inside every call.
-  * threads: every engine --threads intra-op threads and one inter-op thread (TF
-    intra/inter-op, torch set_num_threads/set_num_interop_threads, ORT intra_op_num_threads,
-    `tokenizers`' Rayon pool via RAYON_NUM_THREADS).
-  * warm-up: every engine first runs each timed input once, untimed (XLA compiles once per
-    distinct input shape: that pass compiles every shape that is then timed). Its extra time
-    over a timed pass is reported as `warmup_extra_seconds` (for XLA: the compile cost).
-  * correctness: every engine's logits on the first batch-32 batch are compared with
-    `roberta_tf float32`'s: float32 engines must agree within 1e-3 (max abs difference);
-    for bfloat16 and int8 the difference is only reported.
-  * targets (printed MET / NOT MET): the default (float32) SavedModel at batch 32 has >= 2.5x
-    the throughput of `tokenizers + ORT fp32` and more than `tokenizers + ORT int8`; at batch 1
-    its median latency is <= `tokenizers + ORT fp32`'s; its tokenization is < 5% of the
-    end-to-end time at batch 32. The same comparisons are printed for the bfloat16 SavedModel
-    (informative).
+Part 1, speed, with the same weights in every engine: a seeded, perturbed
+`RobertaForSequenceClassification` (`reference_models.torch_classifier`, roberta-base geometry,
+2 classes), moved into a roberta_tf classifier with the Hugging Face converter's mapping and
+into ONNX (`reference_models.export_onnx`). Engines: `export_saved_model` in each --modes
+encoder mode (float32, bfloat16, with and without XLA) called through `serving_default`;
+`tokenizers` + torch; `tokenizers` + ONNX Runtime fp32 (the reference) and dynamic int8. SST-2
+dev sentences at batch 1 (latency, median and p90) and batch 32 (throughput), after an untimed
+warm-up pass (XLA: compiling every shape); the tokenization share of the time (the SavedModels'
+`tokenize` signature timed separately); logits checked against `roberta_tf float32`; the
+targets for the default float32 SavedModel printed MET / NOT MET.
 
-Part 2, numerics of the encoder modes on a trained model: the preset of
-`benchmarks/sst2_classifier.py:trained_preset()` (or --numerics_preset) exported with
-`export_preset` in float32, bfloat16 and float32 XLA; all 872 SST-2 dev sentences (batches of
-32) through each; per mode the max abs logit difference from float32, label agreement with
-float32 and dev accuracy. Skipped, with the reason, when the preset is not available.
+Part 2: the `benchmarks.sst2_classifier` preset (or --numerics_preset) exported in float32,
+bfloat16 and float32 XLA, all 872 dev sentences: max logit difference, label agreement with
+float32, accuracy. Skipped, with the reason, when no current trained preset is cached.
 
 Run from the repository root (data from ../shared/data):
 
-    python benchmarks/serving_benchmark.py [--quick] [--output_dir DIR] [--threads 2]
+    python -m benchmarks.serving_benchmark [--quick] [--output_dir DIR] [--threads 2]
 
-It prints the tables and writes serving_benchmark.json (machine, package versions, commit,
-other-process CPU during every measurement, every call time) and serving_benchmark.png to
---output_dir (default benchmarks/results/, git-ignored).
+It prints the tables and writes serving_benchmark.json and serving_benchmark.png to
+--output_dir. Details and measured numbers: benchmarks/README.md.
 """
 
 import os
@@ -72,9 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import dataclasses  # noqa: E402
 import gc  # noqa: E402
-import importlib.util  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
@@ -85,33 +47,27 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-BENCHMARKS_DIR = Path(__file__).resolve().parent
-if str(BENCHMARKS_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCHMARKS_DIR))
-
-import environment  # noqa: E402  (benchmarks/environment.py)
-import model_benchmark as mb  # noqa: E402  (geometry, torch model, ONNX export, load meter)
-
-REPO_ROOT = environment.REPO_ROOT
+from benchmarks import DATA_DIR, RESULTS_DIR, report, sst2_classifier  # noqa: E402
+from benchmarks.data import batches, load_sst2  # noqa: E402
+from benchmarks.reference_models import (  # noqa: E402
+    GEOMETRIES,
+    NUM_CLASSES,
+    SEED,
+    export_onnx,
+    ort_session,
+    set_torch_threads,
+    torch_classifier,
+)
 
 FLAGS = flags.FLAGS
 PACKAGES = ["tensorflow", "tf-keras", "tensorflow-serving-api", "tokenizers", "torch", "transformers", "onnx",
             "onnxruntime", "numpy", "absl-py", "matplotlib", "roberta-tf"]
 
-
-
-def _define(define, name, *args):
-    """Defines a flag unless the imported model_benchmark already did (same name, same meaning:
-    --output_dir, --quick, --threads, --geometry; its other flags are not used here)."""
-    if name not in FLAGS:
-        define(name, *args)
-
-
-_define(flags.DEFINE_string, "output_dir", str(REPO_ROOT / "benchmarks" / "results"), "Where to write the JSON and PNG.")
-_define(flags.DEFINE_string, "data_dir", str(REPO_ROOT.parent / "shared" / "data"), "The shared reference data folder.")
-_define(flags.DEFINE_bool, "quick", False, "Smoke test: 2-layer hidden-128 model, a few sentences and batches.")
-_define(flags.DEFINE_integer, "threads", THREADS_DEFAULT, "Intra-op threads of every engine.")
-_define(flags.DEFINE_enum, "geometry", None, ["base", "tiny"], "Model geometry (default: base; tiny with --quick).")
+flags.DEFINE_string("output_dir", str(RESULTS_DIR), "Where to write the JSON and PNG.")
+flags.DEFINE_string("data_dir", str(DATA_DIR), "The shared reference data folder.")
+flags.DEFINE_bool("quick", False, "Smoke test: 2-layer hidden-128 model, a few sentences and batches.")
+flags.DEFINE_integer("threads", THREADS_DEFAULT, "Intra-op threads of every engine.")
+flags.DEFINE_enum("geometry", None, ["base", "tiny"], "Model geometry (default: base; tiny with --quick).")
 flags.DEFINE_integer("b1_sentences", 100, "Batch 1: the first N dev sentences, one per call...")
 flags.DEFINE_integer("b1_passes", 2, "...timed this many times over.")
 flags.DEFINE_integer("b32_batches", 8, "Batch 32: the first N consecutive batches of 32 dev sentences.")
@@ -124,7 +80,6 @@ flags.DEFINE_bool("train_classifier", False, "Part 2: train the SST-2 classifier
                   "(sst2_classifier.trained_preset(); minutes). Default: skip part 2 when it is missing.")
 
 BATCH = 32
-SEED = 0
 PERTURBATION = 0.02
 FP32_TOLERANCE = 1e-3
 TARGET_B32_VS_ORT = 2.5
@@ -143,39 +98,7 @@ def mode_name(precision, jit_compile):
     return f"roberta_tf {precision}" + (" XLA" if jit_compile else "")
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def load_sst2(data_dir):
-    """(sentences, labels) of SST-2 dev.tsv: 872 rows after the header."""
-    with open(Path(data_dir, "sst2", "dev.tsv"), encoding="utf-8", newline="") as f:
-        rows = [line.rstrip("\r\n").split("\t") for line in f][1:]
-    rows = [row for row in rows if row and row[0]]
-    return [row[0] for row in rows], np.array([int(row[1]) for row in rows])
-
-
-def batches(texts, size):
-    return [texts[i : i + size] for i in range(0, len(texts), size)]
-
-
 # ----------------------------------------------------------------------------- models
-
-
-def perturb(model, scale=PERTURBATION, seed=SEED):
-    """N(0, scale) noise on every parameter: no LayerNorm gain/bias or linear bias keeps its
-    initial 1 / 0, so a mis-mapped tensor shows in the logits of every engine."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.add_(torch.randn(parameter.shape, generator=generator) * scale)
-    return model
-
-
-def torch_classifier(geometry):
-    """model_benchmark's seeded `RobertaForSequenceClassification`, perturbed; eval mode."""
-    return perturb(mb._torch_model(geometry)).eval()
 
 
 def roberta_tf_classifier(torch_model):
@@ -186,7 +109,7 @@ def roberta_tf_classifier(torch_model):
 
     arguments = huggingface.backbone_arguments(torch_model.config.to_dict())
     state = {key: value.detach().cpu().numpy() for key, value in torch_model.state_dict().items()}
-    classifier = RobertaTextClassifier(RobertaBackbone(**arguments), mb.NUM_CLASSES, compile=False)
+    classifier = RobertaTextClassifier(RobertaBackbone(**arguments), NUM_CLASSES, compile=False)
     weights.assign(classifier.named_weights(), huggingface.named_weights(state, arguments["num_layers"]), "torch model")
     return classifier
 
@@ -334,7 +257,7 @@ def ort_engine(name, tokenizer, path, threads, precision, info):
     engine = ServingEngine(name, load=None, unload=None, precision=precision, info=dict(info))
 
     def load():
-        session = mb.ort_session(path, threads)
+        session = ort_session(path, threads)
         input_names = [i.name for i in session.get_inputs()]
         output_names = [session.get_outputs()[0].name]
 
@@ -368,7 +291,7 @@ def time_pass(engine, inputs):
         calls.append((time.perf_counter() - start, tokenize_seconds))
         if first_logits is None:
             first_logits = logits
-        if logits.shape != (len(texts), mb.NUM_CLASSES) or not np.all(np.isfinite(logits)):
+        if logits.shape != (len(texts), NUM_CLASSES) or not np.all(np.isfinite(logits)):
             raise AssertionError(f"{engine.name}: logits of shape {logits.shape} for {len(texts)} texts, "
                                  f"finite: {bool(np.all(np.isfinite(logits)))}")
     return calls, first_logits
@@ -395,7 +318,7 @@ def measure(engine, inputs, passes, distinct_shapes):
     _, logits = time_pass(engine, inputs)
     warmup_seconds = time.perf_counter() - start
     timed = []
-    with mb.LoadMeter() as load:
+    with report.LoadMeter() as load:
         for _ in range(passes):
             calls, _ = time_pass(engine, inputs)
             timed.append(calls)
@@ -424,7 +347,7 @@ def measure(engine, inputs, passes, distinct_shapes):
         "warmup_pass_seconds": warmup_seconds,
         "warmup_extra_seconds": warmup_seconds - statistics.median(pass_seconds),
         "pass_seconds": pass_seconds,
-        "median_ms": 1000 * statistics.median(all_calls), "p90_ms": 1000 * mb.percentile(all_calls, 90),
+        "median_ms": 1000 * statistics.median(all_calls), "p90_ms": 1000 * report.percentile(all_calls, 90),
         "mean_ms": 1000 * statistics.mean(all_calls),
         "sentences_per_s": sentences / best_seconds, "ms_per_batch": 1000 * best_seconds / len(inputs),
         "tokenize_median_ms": 1000 * statistics.median(tokenize_all),
@@ -488,17 +411,17 @@ def check_targets(results):
         int8 = value("tokenizers + ORT int8", "b32", "sentences_per_s")
         b1 = value(engine, "b1", "median_ms")
         ort_b1 = value(REFERENCE, "b1", "median_ms")
-        share = value(engine, "b32", "tokenize_share")
-        rows = [
-            ("b32 throughput / ORT fp32's", None if thr is None or ort is None else thr / ort, ">=", TARGET_B32_VS_ORT),
-            ("b32 throughput / ORT int8's", None if thr is None or int8 is None else thr / int8, ">", 1.0),
-            ("b1 median latency / ORT fp32's", None if b1 is None or ort_b1 is None else b1 / ort_b1, "<=", 1.0),
-            ("b32 tokenization share", share, "<", TARGET_TOKENIZATION_SHARE),
+        context = {"engine": engine, "binding": binding}
+        targets += [
+            report.target("b32 throughput / ORT fp32's", None if thr is None or ort is None else thr / ort, ">=",
+                          TARGET_B32_VS_ORT, **context),
+            report.target("b32 throughput / ORT int8's", None if thr is None or int8 is None else thr / int8, ">",
+                          1.0, **context),
+            report.target("b1 median latency / ORT fp32's", None if b1 is None or ort_b1 is None else b1 / ort_b1,
+                          "<=", 1.0, **context),
+            report.target("b32 tokenization share", value(engine, "b32", "tokenize_share"), "<",
+                          TARGET_TOKENIZATION_SHARE, **context),
         ]
-        for what, v, op, bound in rows:
-            met = None if v is None else {">=": v >= bound, ">": v > bound, "<=": v <= bound, "<": v < bound}[op]
-            targets.append({"engine": engine, "what": what, "value": v, "target": f"{op} {bound:g}", "met": met,
-                            "binding": binding})
     return targets
 
 
@@ -507,26 +430,19 @@ def check_targets(results):
 
 def _sst2_preset():
     """(preset dir, training record, None), or (None, None, why not). Trains only with
-    --train_classifier: training (minutes) is sst2_classifier.py's job, not this benchmark's."""
-    if importlib.util.find_spec("sst2_classifier") is None:
-        return None, None, "benchmarks/sst2_classifier.py does not exist (yet)"
+    --train_classifier: training (minutes) is sst2_classifier's job, not this benchmark's."""
     try:
-        import sst2_classifier
-
         if FLAGS.train_classifier:
             path = sst2_classifier.trained_preset()
         else:
             path = sst2_classifier.default_cache_dir()
-            record = sst2_classifier.read_training_record(path)
-            if (record is None or record.get("recipe_version") != sst2_classifier.RECIPE_VERSION
-                    or record.get("recipe") != sst2_classifier.RECIPE):
-                return None, None, (f"no current trained SST-2 preset at {path}: run `python "
-                                    "benchmarks/sst2_classifier.py` first (trains it, minutes), or pass "
+            if not sst2_classifier.is_current(path):
+                return None, None, (f"no current trained SST-2 preset at {path}: run `python -m "
+                                    "benchmarks.sst2_classifier` first (trains it, minutes), or pass "
                                     "--train_classifier or --numerics_preset DIR")
-            path = sst2_classifier.trained_preset()  # current: returned at once, no training
         return Path(path), sst2_classifier.read_training_record(path), None
     except Exception as e:  # noqa: BLE001 (part 2 must not lose part 1's results)
-        return None, None, f"benchmarks/sst2_classifier.py: {type(e).__name__}: {str(e)[:300]}"
+        return None, None, f"benchmarks.sst2_classifier: {type(e).__name__}: {str(e)[:300]}"
 
 
 def numerics(data_dir, threads, quick, workdir):
@@ -540,17 +456,17 @@ def numerics(data_dir, threads, quick, workdir):
             return {"status": "skipped", "reason": reason}
     if not Path(preset).is_dir():
         return {"status": "skipped", "reason": f"no preset directory: {preset}"}
-    texts, labels = load_sst2(data_dir)
+    texts, labels = load_sst2("dev", data_dir)
     if quick:
         texts, labels = texts[:64], labels[:64]
     inputs = batches(texts, FLAGS.numerics_batch)
     modes = [("float32", False), ("bfloat16", False), ("float32", True)]
     if quick:
         modes = modes[:2]  # each export takes ~10 s even for the small model
-    report = {"status": "ok", "preset": str(preset), "sentences": len(texts), "batch": FLAGS.numerics_batch,
-              "preset_training": {k: (training_record or {}).get(k) for k in ("name", "recipe_version", "geometry",
-                                                                             "dev", "date", "git_commit")},
-              "modes": {}}
+    outcome = {"status": "ok", "preset": str(preset), "sentences": len(texts), "batch": FLAGS.numerics_batch,
+               "preset_training": {k: (training_record or {}).get(k) for k in ("name", "recipe_version", "geometry",
+                                                                              "dev", "date", "git_commit")},
+               "modes": {}}
     logits = {}
     for precision, jit in modes:
         name = mode_name(precision, jit)
@@ -562,17 +478,17 @@ def numerics(data_dir, threads, quick, workdir):
             classify = tf.saved_model.load(str(result.path)).signatures["serving_default"]
             start = time.perf_counter()
             logits[name] = np.concatenate([classify(text=tf.constant(b))["logits"].numpy() for b in inputs])
-            report["modes"][name] = {"status": "ok", "export_seconds": round(export_seconds, 2),
-                                     "run_seconds": round(time.perf_counter() - start, 2),
-                                     "label_names": result.metadata.get("label_names")}
+            outcome["modes"][name] = {"status": "ok", "export_seconds": round(export_seconds, 2),
+                                      "run_seconds": round(time.perf_counter() - start, 2),
+                                      "label_names": result.metadata.get("label_names")}
             del classify
         except Exception as e:  # noqa: BLE001
-            report["modes"][name] = {"status": "failed", "reason": f"{type(e).__name__}: {str(e)[:300]}"}
+            outcome["modes"][name] = {"status": "failed", "reason": f"{type(e).__name__}: {str(e)[:300]}"}
             logging.warning("numerics %s failed: %s", name, traceback.format_exc())
         gc.collect()
     base = logits.get(mode_name("float32", False))
     for name, values in logits.items():
-        m = report["modes"][name]
+        m = outcome["modes"][name]
         predicted = np.argmax(values, -1)
         m["accuracy"] = float(np.mean(predicted == labels))
         if base is not None:
@@ -583,113 +499,105 @@ def numerics(data_dir, threads, quick, workdir):
             m["disagreements"] = int(np.sum(~agree))
             m["disagreeing_sentences"] = [texts[i] for i in np.flatnonzero(~agree)[:5]]
         m["logit_abs_max"] = float(np.max(np.abs(values)))
-    return report
+    return outcome
 
 
 # ----------------------------------------------------------------------------- reporting
 
 
-def format_table(results):
-    f = environment.format_value
-    header = (f"{'engine':<24} | {'b1 med ms':>9} {'p90 ms':>7} {'tok %':>11} {'x ORT':>6} | {'b32 sent/s':>10} "
-              f"{'ms/batch':>9} {'tok %':>11} {'x ORT':>6} | {'warm-up +s':>10} {'max|d| f32':>10}")
-    lines = [header, "-" * len(header)]
-    for r in results:
-        cells = [f"{r['engine']:<24} |"]
-        for case in ("b1", "b32"):
-            m = r.get(case) or {}
-            if m.get("status") != "ok":
-                status = m.get("status", "not run")
-                cells.append(f"{status + ': ' + m.get('reason', '')[:30]:<39} |" if case == "b1" else
-                             f"{status + ': ' + m.get('reason', '')[:30]:<41} |")
-                continue
-            share = f(100 * m["tokenize_share"], ".1f")
-            if m.get("tokenize_share_by_difference") is not None:
-                share += f" ({100 * m['tokenize_share_by_difference']:.1f})"
-            speedup = f(m.get("speedup_vs_ort_fp32"), ".2f")
-            if case == "b1":
-                cells.append(f"{m['median_ms']:>9.2f} {m['p90_ms']:>7.2f} {share:>11} {speedup:>6} |")
-            else:
-                cells.append(f"{m['sentences_per_s']:>10.2f} {m['ms_per_batch']:>9.1f} {share:>11} {speedup:>6} |")
-        b1, b32 = r.get("b1") or {}, r.get("b32") or {}
-        warm = [m.get("warmup_extra_seconds") for m in (b1, b32) if m.get("status") == "ok"]
-        check = r.get("check") or {}
-        diff = f(check.get("max_abs_diff"), ".1e")
-        verdict = {True: " ok", False: " FAIL", None: ""}[check.get("ok")]
-        cells.append(f"{f(sum(warm) if warm else None, '.1f'):>10} {diff + verdict:>10}")
-        lines.append(" ".join(cells))
+def _share(case):
+    """The tok % cell of a case: the tokenization share, the cross-check in parentheses."""
+    def cell(row):
+        m = row.get(case) or {}
+        if "tokenize_share" not in m:
+            return None
+        cross = m.get("tokenize_share_by_difference")
+        return f"{100 * m['tokenize_share']:.1f}" + ("" if cross is None else f" ({100 * cross:.1f})")
+    return cell
+
+
+def _warmup(row):
+    warm = [m["warmup_extra_seconds"] for m in (row.get("b1"), row.get("b32")) if m and "warmup_extra_seconds" in m]
+    return sum(warm) if warm else None
+
+
+def _check(row):
+    check = row.get("check")
+    return check and f"{check['max_abs_diff']:.1e}" + {True: " ok", False: " FAIL", None: ""}[check["ok"]]
+
+
+Column = report.Column
+TABLE = [  # a case that did not run shows "-" (the reason is printed below the table)
+    Column("engine", 24, "engine", align="<"), report.SEPARATOR,
+    Column("b1 med ms", 9, ("b1", "median_ms"), ".2f"), Column("p90 ms", 7, ("b1", "p90_ms"), ".2f"),
+    Column("tok %", 11, _share("b1")), Column("x ORT", 6, ("b1", "speedup_vs_ort_fp32"), ".2f"), report.SEPARATOR,
+    Column("b32 sent/s", 10, ("b32", "sentences_per_s"), ".2f"), Column("ms/batch", 9, ("b32", "ms_per_batch"), ".1f"),
+    Column("tok %", 11, _share("b32")), Column("x ORT", 6, ("b32", "speedup_vs_ort_fp32"), ".2f"), report.SEPARATOR,
+    Column("warm-up +s", 10, _warmup, ".1f"), Column("max|d| f32", 10, _check),
+]
+NUMERICS_TABLE = [
+    Column("mode", 24, "mode", align="<"), Column("max|d| vs f32", 13, "max_abs_diff_vs_float32", ".2e"),
+    Column("agreement", 10, "label_agreement", ".4f"), Column("disagree", 8, "disagreements", "d"),
+    Column("accuracy", 9, "accuracy", ".4f"),
+]
+
+
+def format_results(results):
+    """The table, then why each case that did not run did not."""
+    lines = [report.format_table(TABLE, results)]
+    lines += [f"  {r['engine']} {case}: {r[case]['status']}: {r[case].get('reason', '')[:200]}"
+              for r in results for case in ("b1", "b32") if r.get(case) and r[case].get("status") != "ok"]
     return "\n".join(lines)
 
 
-def format_targets(targets):
-    lines = ["Targets (default float32 SavedModel; bfloat16 informative):"]
-    for t in targets:
-        verdict = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
-        tag = "" if t["binding"] else " (informative)"
-        lines.append(f"  {t['engine']:<20} {t['what']:<32} {environment.format_value(t['value'], '.3f'):>7} "
-                     f"(target {t['target']}): {verdict}{tag}")
-    return "\n".join(lines)
-
-
-def format_numerics(report):
-    if report.get("status") != "ok":
-        return f"Numerics of the encoder modes: skipped ({report.get('reason')})."
-    lines = [f"Numerics of the encoder modes: {report['preset']}, {report['sentences']} SST-2 dev sentences, "
-             f"batch {report['batch']}",
-             f"  {'mode':<24} {'max|d| vs f32':>13} {'agreement':>10} {'disagree':>8} {'accuracy':>9}"]
-    f = environment.format_value
-    for name, m in report["modes"].items():
-        if m["status"] != "ok":
-            lines.append(f"  {name:<24} {m['status']}: {m['reason'][:80]}")
-            continue
-        lines.append(f"  {name:<24} {f(m.get('max_abs_diff_vs_float32'), '.2e'):>13} "
-                     f"{f(m.get('label_agreement'), '.4f'):>10} {f(m.get('disagreements'), 'd'):>8} "
-                     f"{m['accuracy']:>9.4f}")
-    return "\n".join(lines)
+def format_numerics(outcome):
+    if outcome.get("status") != "ok":
+        return f"Numerics of the encoder modes: skipped ({outcome.get('reason')})."
+    return (f"Numerics of the encoder modes: {outcome['preset']}, {outcome['sentences']} SST-2 dev sentences, "
+            f"batch {outcome['batch']}\n" +
+            report.format_table(NUMERICS_TABLE, [{"mode": name, **m} for name, m in outcome["modes"].items()]))
 
 
 def write_plot(results, path, title):
     """Batch-1 median latency and batch-32 throughput per engine, the tokenization share of
     the time stacked at the bottom of each bar (hatched); and the share itself per case."""
-    plt = environment.pyplot()
-    if plt is None:
-        return None
     ok = [r for r in results if (r.get("b1") or {}).get("status") == "ok" or (r.get("b32") or {}).get("status") == "ok"]
     if not ok:
         return None
     names = [r["engine"] for r in ok]
     xs = np.arange(len(ok))
     colors = ["tab:blue" if r["engine"].startswith("roberta_tf") else "tab:orange" for r in ok]
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5.5), gridspec_kw={"width_ratios": [3, 3, 2]})
-    panels = (("b1", "median_ms", "batch 1: median ms per sentence (lower is better)"),
-              ("b32", "sentences_per_s", "batch 32: sentences/s (higher is better)"))
-    for ax, (case, key, label) in zip(axes, panels):
-        values = np.array([(r.get(case) or {}).get(key) or 0.0 for r in ok])
-        shares = np.array([(r.get(case) or {}).get("tokenize_share") or 0.0 for r in ok])
-        ax.bar(xs, values * (1 - shares), bottom=values * shares, color=colors, label="model (rest of the call)")
-        ax.bar(xs, values * shares, color=colors, hatch="///", edgecolor="black", alpha=0.6,
-               label="tokenization share")
-        for x, v, s in zip(xs, values, shares):
-            if v:
-                ax.text(x, v, f"{v:.3g}\n{100 * s:.1f}% tok", ha="center", va="bottom", fontsize=7)
-        ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel(label)
-        ax.margins(y=0.18)
-        ax.legend(fontsize=7, loc="upper left")
-    for offset, case in ((-0.2, "b1"), (0.2, "b32")):
-        shares = [100 * ((r.get(case) or {}).get("tokenize_share") or 0.0) for r in ok]
-        bars = axes[2].bar(xs + offset, shares, 0.4, label=f"batch {case[1:]}")
-        axes[2].bar_label(bars, fmt="%.1f", fontsize=6)
-    axes[2].axhline(100 * TARGET_TOKENIZATION_SHARE, color="gray", linestyle="--", linewidth=0.8,
-                    label=f"target at batch 32 (< {100 * TARGET_TOKENIZATION_SHARE:g}%)")
-    axes[2].set_xticks(xs, names, rotation=30, ha="right", fontsize=8)
-    axes[2].set_ylabel("tokenization, % of the end-to-end time")
-    axes[2].legend(fontsize=7)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+
+    def share(row, case):
+        return (row.get(case) or {}).get("tokenize_share") or 0.0
+
+    def draw(fig, axes):
+        panels = (("b1", "median_ms", "batch 1: median ms per sentence (lower is better)"),
+                  ("b32", "sentences_per_s", "batch 32: sentences/s (higher is better)"))
+        for ax, (case, key, label) in zip(axes, panels):
+            values = np.array([(r.get(case) or {}).get(key) or 0.0 for r in ok])
+            shares = np.array([share(r, case) for r in ok])
+            ax.bar(xs, values * (1 - shares), bottom=values * shares, color=colors, label="model (rest of the call)")
+            ax.bar(xs, values * shares, color=colors, hatch="///", edgecolor="black", alpha=0.6,
+                   label="tokenization share")
+            for x, v, s in zip(xs, values, shares):
+                if v:
+                    ax.text(x, v, f"{v:.3g}\n{100 * s:.1f}% tok", ha="center", va="bottom", fontsize=7)
+            ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel(label)
+            ax.margins(y=0.18)
+            ax.legend(fontsize=7, loc="upper left")
+        by_name = {r["engine"]: r for r in ok}
+        report.grouped_bars(axes[2], names, ["batch 1", "batch 32"],
+                            lambda name, case: 100 * share(by_name[name], "b" + case.split()[1]),
+                            labels="%.1f", fontsize=6, ticks=dict(rotation=30, ha="right", fontsize=8))
+        axes[2].axhline(100 * TARGET_TOKENIZATION_SHARE, color="gray", linestyle="--", linewidth=0.8,
+                        label=f"target at batch 32 (< {100 * TARGET_TOKENIZATION_SHARE:g}%)")
+        axes[2].set_ylabel("tokenization, % of the end-to-end time")
+        axes[2].legend(fontsize=7)
+        fig.suptitle(title, fontsize=10)
+
+    return report.plot(path, draw, 1, 3, figsize=(18, 5.5), gridspec_kw={"width_ratios": [3, 3, 2]})
 
 
 # ----------------------------------------------------------------------------- main
@@ -702,9 +610,9 @@ def build_engines(geometry, threads, data_dir, modes, workdir):
     from roberta_tf.export.saved_model import export_saved_model
 
     setup = {}
-    mb._torch_threads(threads)
+    set_torch_threads(threads)
     start = time.perf_counter()
-    torch_model = torch_classifier(geometry)
+    torch_model = torch_classifier(geometry, perturbation=PERTURBATION)
     classifier = roberta_tf_classifier(torch_model)
     tokenizer = roberta_tf_tokenizer(data_dir)
     setup["build_models_seconds"] = round(time.perf_counter() - start, 2)
@@ -736,7 +644,7 @@ def build_engines(geometry, threads, data_dir, modes, workdir):
     engines.append(torch_engine(hf, torch_model))
     onnx_path = Path(workdir, "roberta_classifier.onnx")
     start = time.perf_counter()
-    exporter, errors = mb.export_onnx(torch_model, onnx_path, geometry)
+    exporter, errors = export_onnx(torch_model, onnx_path, geometry)
     fp32_info = {"exporter": exporter, "export_errors": errors, "export_seconds": round(time.perf_counter() - start, 2),
                  "onnx_bytes": onnx_path.stat().st_size}
     engines.append(ort_engine(REFERENCE, hf, onnx_path, threads, "float32", fp32_info))
@@ -764,19 +672,16 @@ def main(argv):
     modes = FLAGS.modes
     if FLAGS.quick and not FLAGS["modes"].present:
         modes = ["float32", "bfloat16_xla"]  # both precisions and XLA, in half the export time
-    geometry = mb.GEOMETRIES[geometry_name]
+    geometry = GEOMETRIES[geometry_name]
     if FLAGS.quick:
         config = {"b1_sentences": 6, "b1_passes": 1, "b32_batches": 2, "b32_passes": 1}
     else:
         config = {"b1_sentences": FLAGS.b1_sentences, "b1_passes": FLAGS.b1_passes,
                   "b32_batches": FLAGS.b32_batches, "b32_passes": FLAGS.b32_passes}
     started = time.perf_counter()
-    info = environment.machine_info(PACKAGES, top_processes_at_start=environment.top_processes(), threads=threads,
-                                    rayon_num_threads=os.environ.get("RAYON_NUM_THREADS"),
-                                    tf_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"))
-    logging.info("Load average %.2f at start; busiest processes: %s", info["load_average_at_start"][0],
-                 info["top_processes_at_start"])
-    texts, _ = load_sst2(FLAGS.data_dir)
+    info = report.machine_info(PACKAGES, threads=threads, rayon_num_threads=os.environ.get("RAYON_NUM_THREADS"),
+                               tf_onednn_opts=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"))
+    texts, _ = load_sst2("dev", FLAGS.data_dir)
     b1_inputs = [[t] for t in texts[: config["b1_sentences"]]]
     b32_inputs = batches(texts, BATCH)[: config["b32_batches"]]
     b32_inputs = [b for b in b32_inputs if len(b) == BATCH]
@@ -808,7 +713,7 @@ def main(argv):
                     logging.info("%-24s %s: median %.2f ms, %.2f sentences/s, tokenization %.1f%%, warm-up +%.1f s "
                                  "(others: %s cores)", engine.name, case, m["median_ms"], m["sentences_per_s"],
                                  100 * m["tokenize_share"], m["warmup_extra_seconds"],
-                                 environment.format_value(m["other_load_cores"], ".2f"))
+                                 report.format_value(m["other_load_cores"], ".2f"))
                 except Exception as e:  # noqa: BLE001
                     row[case] = {"status": "failed", "reason": f"{type(e).__name__}: {str(e)[:300]}"}
                     logging.warning("%s %s failed: %s", engine.name, case, traceback.format_exc())
@@ -823,18 +728,14 @@ def main(argv):
 
         numerics_report = {"status": "skipped", "reason": "--nonumerics"}
         if FLAGS.numerics:
-            with mb.LoadMeter() as load:
+            with report.LoadMeter() as load:
                 numerics_report = numerics(FLAGS.data_dir, threads, FLAGS.quick, workdir)
             numerics_report["other_load_cores"] = load.other_cores
 
-    output_dir = Path(FLAGS.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    info["load_average_at_end"] = os.getloadavg()
-    info["top_processes_at_end"] = environment.top_processes()
-    report = {
-        "machine": info,
+    record = {
+        "machine": report.finish(info),
         "config": {"quick": FLAGS.quick, "geometry_name": geometry_name, "geometry": geometry,
-                   "num_classes": mb.NUM_CLASSES, "weights": f"HF init (seed {SEED}) + N(0, {PERTURBATION}) noise",
+                   "num_classes": NUM_CLASSES, "weights": f"HF init (seed {SEED}) + N(0, {PERTURBATION}) noise",
                    "batch": BATCH, **config, "distinct_shapes": shapes, "modes": modes,
                    "reference_engine": REFERENCE, "baseline_engine": BASELINE_ENGINE,
                    "fp32_tolerance": FP32_TOLERANCE, "padding": "longest row of each batch, every engine",
@@ -845,15 +746,13 @@ def main(argv):
         "numerics": numerics_report,
         "total_seconds": time.perf_counter() - started,
     }
-    json_path = output_dir / "serving_benchmark.json"
-    environment.write_json(json_path, report)
     g = geometry
     title = (f"RoBERTa classifier end to end (strings -> logits), {g['num_layers']} layers x {g['hidden_dim']} "
-             f"({geometry_name}), SST-2 dev, {threads} threads, {environment.cpu_model()}")
-    plot_path = write_plot(results, output_dir / "serving_benchmark.png", title)
+             f"({geometry_name}), SST-2 dev, {threads} threads, {report.cpu_model()}")
+    written = report.save(FLAGS.output_dir, "serving_benchmark", record, lambda path: write_plot(results, path, title))
 
     others = [m.get("other_load_cores") for r in results for m in (r.get("b1") or {}, r.get("b32") or {})]
-    print("\n" + environment.load_summary(info, threads, others))
+    print("\n" + report.load_summary(info, threads, others))
     print(f"Geometry {geometry_name} ({setup.get('params')} params), SST-2 dev: batch 1 = first "
           f"{len(b1_inputs)} sentences x {config['b1_passes']} passes ({shapes['b1']} distinct lengths); batch 32 = "
           f"first {len(b32_inputs)} batches x {config['b32_passes']} passes ({shapes['b32']} distinct shapes). "
@@ -861,10 +760,10 @@ def main(argv):
           f"the end-to-end time; in parentheses 1 - classify_token_ids' time over it); warm-up +s = "
           f"first pass minus a timed pass (XLA: compiling every shape); max|d| f32 = max abs logit difference from "
           f"{BASELINE_ENGINE} on the first batch of 32 (float32 engines must be <= {FP32_TOLERANCE:g}).")
-    print(format_table(results))
-    print(format_targets(targets))
+    print(format_results(results))
+    print(report.format_targets("Targets (default float32 SavedModel; bfloat16 informative):", targets))
     print(format_numerics(numerics_report))
-    print(f"Wrote {json_path}" + (f" and {plot_path}" if plot_path else "") + f" in {report['total_seconds']:.0f} s.")
+    print(written)
 
 
 if __name__ == "__main__":

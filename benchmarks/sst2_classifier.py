@@ -2,7 +2,7 @@
 cached as a preset outside the repository, for benchmarks that compare numerics (bfloat16 vs
 float32 label agreement, TFLite quantization accuracy).
 
-    from sst2_classifier import trained_preset          # from another script in benchmarks/
+    from benchmarks.sst2_classifier import trained_preset
     path = trained_preset()                             # trains once (~5-6 min on 2 quiet cores), then cached
     classifier = RobertaTextClassifier.from_preset(path)
 
@@ -20,11 +20,12 @@ The recipe (`RECIPE`, version `RECIPE_VERSION`):
     `tf.keras.utils.set_random_seed` (reruns are comparable, not bit-identical: TF's CPU
     kernels reduce in parallel).
 
-The preset is written with `save_to_preset` into a temporary sibling directory, `training.json`
+The preset is written with `save_to_preset` into the staging directory of
+`roberta_tf.utils.files.atomic_directory` (a hidden sibling of the target), `training.json`
 (recipe, seconds, train size, SST-2 dev accuracy and loss, machine, git commit, date) is added
 there, the preset is reloaded from that directory and checked (`from_preset` + `predict`
-must give the recorded dev accuracy), and only then is the directory renamed into place: a
-reader sees a complete, checked preset or none.
+must give the recorded dev accuracy), and only then is the directory renamed into place
+(replacing an older one whole): a reader sees a complete, checked preset or none.
 
 Cache: `--cache_dir` / `cache_dir` is the preset directory itself; default
 `$ROBERTA_TF_CACHE/benchmarks/sst2-small-v1` (`ROBERTA_TF_CACHE` defaults to
@@ -33,9 +34,9 @@ preset is used when its training.json records the same `RECIPE_VERSION` and `REC
 otherwise it is retrained. Change the recipe -> bump RECIPE_VERSION and the directory name.
 
 Run from the repository root:
-    python benchmarks/sst2_classifier.py                 # trains if not cached; prints path + accuracy
-    python benchmarks/sst2_classifier.py --retrain
-    python benchmarks/sst2_classifier.py --cache_dir /tmp/sst2-preset
+    python -m benchmarks.sst2_classifier                 # trains if not cached; prints path + accuracy
+    python -m benchmarks.sst2_classifier --retrain
+    python -m benchmarks.sst2_classifier --cache_dir /tmp/sst2-preset
 """
 
 import os
@@ -45,27 +46,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import datetime  # noqa: E402
 import json  # noqa: E402
 import resource  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-
-BENCHMARKS_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCHMARKS_DIR.parent
-for _path in (REPO_ROOT, BENCHMARKS_DIR):  # `import environment` also when imported from elsewhere
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
 
 import numpy as np  # noqa: E402
 from absl import logging  # noqa: E402
 
-import environment  # noqa: E402  (benchmarks/environment.py)
+from benchmarks import DATA_DIR, report  # noqa: E402
+from benchmarks.data import load_sst2  # noqa: E402
 
 NAME = "sst2-small-v1"
 RECIPE_VERSION = 1
 TRAINING_FILE = "training.json"
-DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 LABEL_NAMES = ["negative", "positive"]
 PACKAGES = ["tensorflow", "tf-keras", "numpy", "absl-py"]
 
@@ -119,7 +111,8 @@ def read_training_record(preset_dir):
         return None
 
 
-def _is_current(preset_dir):
+def is_current(preset_dir):
+    """Whether `preset_dir` holds this preset trained with the current recipe."""
     record = read_training_record(preset_dir)
     return (
         record is not None
@@ -142,7 +135,7 @@ def trained_preset(cache_dir=None, retrain=False, data_dir=None):
     A cached preset recording the same recipe is returned without loading TensorFlow.
     """
     path = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    if not retrain and _is_current(path):
+    if not retrain and is_current(path):
         return path
     if path.exists() and any(path.iterdir()) and read_training_record(path) is None:
         raise ValueError(f"{path} exists and does not hold an {NAME} preset (no {TRAINING_FILE}); "
@@ -151,19 +144,6 @@ def trained_preset(cache_dir=None, retrain=False, data_dir=None):
         logging.info("%s: no current preset (recipe version %d); training.", path, RECIPE_VERSION)
     train(path, data_dir=data_dir)
     return path
-
-
-def load_sst2(split, data_dir=None):
-    """`(texts, labels)` of `split` ("train", "dev") of ../shared/data/sst2."""
-    path = Path(data_dir or DATA_DIR) / "sst2" / f"{split}.tsv"
-    if not path.is_file():
-        raise FileNotFoundError(f"SST-2 {split} split not found: {path} (the shared data folder).")
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    if lines[0].split("\t") != ["sentence", "label"]:
-        raise ValueError(f"{path}: unexpected header {lines[0]!r}.")
-    rows = [line.split("\t") for line in lines[1:] if line]
-    return [r[0] for r in rows], np.array([int(r[1]) for r in rows], "int32")
 
 
 def _batch_sizes(training):
@@ -227,11 +207,10 @@ def train(preset_dir, data_dir=None):
     """Trains the recipe and writes the checked preset (with training.json) to `preset_dir`."""
     import tensorflow as tf
 
-    from roberta_tf.models import RobertaTextClassifier
-    from roberta_tf.presets import saver
+    from roberta_tf.utils import files
 
     started = time.perf_counter()
-    info = environment.machine_info(PACKAGES, top_processes_at_start=environment.top_processes())
+    info = report.machine_info(PACKAGES)
     training = RECIPE["training"]
     train_x, train_y = load_sst2("train", data_dir)
     dev_x, dev_y = load_sst2("dev", data_dir)
@@ -248,75 +227,65 @@ def train(preset_dir, data_dir=None):
     fit_seconds, fit_cpu_seconds = time.perf_counter() - fit_started, _cpu_seconds() - fit_cpu_started
     dev_loss, dev_accuracy = classifier.evaluate(dev_x, dev_y, verbose=0)
 
+    data = Path(data_dir or DATA_DIR) / "sst2"
+    record = {
+        "name": NAME,
+        "recipe_version": RECIPE_VERSION,
+        "recipe": RECIPE,
+        "geometry": RECIPE["backbone"],
+        "epochs": training["epochs"],
+        "steps_per_epoch_estimate": steps_per_epoch,
+        "batch_sizes_per_bucket": _batch_sizes(training),
+        "train_size": len(train_x),
+        "train_seconds": fit_seconds,
+        # CPU time of this process in fit (all TF threads): with other jobs on the machine
+        # the wall time grows, this hardly does (a quiet 2-core run: about half of it).
+        "train_cpu_seconds": fit_cpu_seconds,
+        "total_seconds": time.perf_counter() - started,
+        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "dev": {
+            "size": len(dev_x),
+            "accuracy": float(dev_accuracy),
+            "loss": float(dev_loss),
+            "majority_class_accuracy": float(max(np.mean(dev_y), 1 - np.mean(dev_y))),
+        },
+        "data": {split: {"path": str(data / f"{split}.tsv"), "sha256": files.file_sha256(data / f"{split}.tsv")}
+                 for split in ("train", "dev")},
+        "git_commit": report.git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": report.finish(info),
+        "tf_version": tf.__version__,
+    }
+    return save_checked_preset(classifier, preset_dir, record, dev_x, dev_y)
+
+
+def save_checked_preset(classifier, preset_dir, record, dev_x, dev_y):
+    """Writes `classifier` as the preset `preset_dir` with `record` as its training.json,
+    atomically (`roberta_tf.utils.files.atomic_directory`): saved into a hidden staging
+    directory beside the target, reloaded from there and checked (`from_preset` + `predict`
+    on `dev_x` must give `record["dev"]["accuracy"]`), then renamed into place, replacing an
+    older preset whole. On any error nothing changes at `preset_dir`. Returns it as a Path."""
+    from roberta_tf.models import RobertaTextClassifier
+    from roberta_tf.utils import files
+
     preset_dir = Path(preset_dir).expanduser()
-    preset_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{preset_dir.name}-", dir=preset_dir.parent))
-    try:
-        staged = staging / "preset"
+    with files.atomic_directory(preset_dir, kind="preset", overwrite=True) as staged:
         classifier.save_to_preset(staged, source={"type": "benchmarks/sst2_classifier.py", "name": NAME,
-                                                  "recipe_version": RECIPE_VERSION})
-        os.chmod(staged, 0o755)  # the saver stages in a mkdtemp directory (0700)
+                                                  "recipe_version": record["recipe_version"]})
         # The check: the preset as any benchmark will load it gives the recorded accuracy.
         reloaded = RobertaTextClassifier.from_preset(str(staged))
-        reloaded_predictions = np.argmax(reloaded.predict(dev_x, verbose=0), axis=-1)
-        reloaded_accuracy = float(np.mean(reloaded_predictions == dev_y))
-        if abs(reloaded_accuracy - dev_accuracy) > 0.5 / len(dev_y):
-            raise RuntimeError(f"The saved preset gives dev accuracy {reloaded_accuracy:.4f}, "
-                               f"the trained model {dev_accuracy:.4f}.")
-        info["load_average_at_end"] = os.getloadavg()
-        info["top_processes_at_end"] = environment.top_processes()
-        record = {
-            "name": NAME,
-            "recipe_version": RECIPE_VERSION,
-            "recipe": RECIPE,
-            "geometry": RECIPE["backbone"],
-            "epochs": training["epochs"],
-            "steps_per_epoch_estimate": steps_per_epoch,
-            "batch_sizes_per_bucket": _batch_sizes(training),
-            "train_size": len(train_x),
-            "train_seconds": fit_seconds,
-            # CPU time of this process in fit (all TF threads): with other jobs on the machine
-            # the wall time grows, this hardly does (a quiet 2-core run: about half of it).
-            "train_cpu_seconds": fit_cpu_seconds,
-            "total_seconds": time.perf_counter() - started,
-            "history": {key: [float(v) for v in values] for key, values in history.history.items()},
-            "dev": {
-                "size": len(dev_x),
-                "accuracy": float(dev_accuracy),
-                "loss": float(dev_loss),
-                "accuracy_from_preset_predict": reloaded_accuracy,
-                "majority_class_accuracy": float(max(np.mean(dev_y), 1 - np.mean(dev_y))),
-            },
-            "data": {split: {"path": str(Path(data_dir or DATA_DIR) / "sst2" / f"{split}.tsv"),
-                             "sha256": saver.file_sha256(Path(data_dir or DATA_DIR) / "sst2" / f"{split}.tsv")}
-                     for split in ("train", "dev")},
-            "git_commit": environment.git_commit(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "machine": info,
-            "tf_version": tf.__version__,
-        }
+        accuracy = float(np.mean(np.argmax(reloaded.predict(dev_x, verbose=0), axis=-1) == dev_y))
+        if abs(accuracy - record["dev"]["accuracy"]) > 0.5 / len(dev_y):
+            raise RuntimeError(f"The saved preset gives dev accuracy {accuracy:.4f}, "
+                               f"the trained model {record['dev']['accuracy']:.4f}.")
+        record["dev"]["accuracy_from_preset_predict"] = accuracy
         (staged / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(staged, preset_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return preset_dir
 
 
 def _cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _replace_dir(source, target):
-    """Renames `source` to `target`; an existing `target` is moved aside first and removed
-    after (as roberta_tf.presets.saver does), so readers see the old preset or the new one."""
-    if not target.exists():
-        os.replace(source, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=target.parent))
-    os.replace(target, old / "preset")
-    os.replace(source, target)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv):

@@ -1,41 +1,20 @@
 """Tokenizer throughput and parity benchmark: roberta_tf against Hugging Face and keras-hub.
 
-What it measures, in one run on one machine, for roberta-base's byte-level BPE:
-  * texts/s, tokens/s and ms/text on two datasets:
-      - sst2: the 872 GLUE SST-2 dev sentences (English, short);
-      - xnli: 100 distinct premises from each of the 15 XNLI dev languages (1,500 texts),
-        shuffled together with a fixed seed (many scripts, longer texts);
-  * engines:
-      - roberta_tf graph, batch 1 / 32 / 256 (`RobertaTokenizer`, whose eager call runs one
-        traced tf.function);
-      - roberta_tf TFLite, batch 1 (the builtin-only model from `export_tokenizer_tflite`,
-        run by ai-edge-litert's interpreter);
-      - Hugging Face `tokenizers`: `encode_batch` (batch 256) and `encode` (one text per
-        call), both on one thread (RAYON_NUM_THREADS=1);
-      - keras-hub `RobertaTokenizer` in a tf.function, batch 32 (optional: reported as
-        "not installed" when keras-hub is missing);
-  * parity: per text, whether an engine's ids equal `tokenizers`' ids (no special tokens, and
-    special-token text such as "<s>" treated as ordinary text by every engine);
-  * ratios to `tokenizers` encode_batch and to keras-hub, and the project's targets:
-      - roberta_tf TFLite <= 0.2 ms per SST-2 sentence;
-      - roberta_tf graph batched >= 2x keras-hub graph and >= 0.5x `tokenizers` encode_batch.
+roberta-base's byte-level BPE on SST-2 dev (872 sentences) and 1,500 mixed XNLI dev premises
+(15 languages), in one run on one machine: texts/s, tokens/s and ms/text of roberta_tf's graph
+tokenizer (batch 1 / 32 / 256) and TFLite model (batch 1), Hugging Face `tokenizers`
+(`encode_batch`, `encode`; one Rayon thread) and keras-hub's tokenizer in a tf.function
+(reported as "not installed" without keras-hub); per text whether the ids equal `tokenizers`';
+ratios to `tokenizers` and keras-hub, and the project's targets (TFLite <= 0.2 ms per SST-2
+sentence; the batched graph >= 2x keras-hub and >= 0.5x `tokenizers` encode_batch).
+Throughput is taken from the fastest timed pass after an untimed warm-up pass.
 
-How it times: each engine's inputs are prepared in its native form beforehand (tf.string
-tensors, int32 byte arrays, Python strings); one untimed pass over the dataset collects the
-ids and warms the engine up (traces, allocations, caches); then whole passes are timed until
-at least --min_seconds have elapsed and --min_repeats passes ran, with no new pass started
-after --max_seconds (so a slow engine gets a single timed pass). Throughput uses the fastest
-pass (interference from other processes only ever adds time); the median is recorded too.
-Note that `tokenizers` and keras-hub keep a run-time word cache, which the warm-up pass fills
-(roberta_tf's single-token word cache is static, built with the tokenizer).
+Run from the repository root (data from ../shared/data):
 
-Run from the repository root (the roberta-base files and datasets are read from
-../shared/data):
+    python -m benchmarks.tokenizer_benchmark [--quick] [--output_dir DIR] [--tf_threads N]
 
-    python benchmarks/tokenizer_benchmark.py [--output_dir DIR] [--quick]
-
-It prints a table and writes tokenizer_benchmark.json (machine info, package versions,
-every measurement) and tokenizer_benchmark.png (if matplotlib is installed) to --output_dir.
+It prints a table and the targets and writes tokenizer_benchmark.json and .png to
+--output_dir. Details and measured numbers: benchmarks/README.md.
 """
 
 import os
@@ -44,28 +23,23 @@ os.environ["RAYON_NUM_THREADS"] = "1"  # must precede the `tokenizers` import: o
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")  # keras-hub's tokenizers need TF
 
-import dataclasses
-import functools
-import json
-import random
-import statistics
-import sys
-import time
-from pathlib import Path
-from typing import Any, Callable
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tokenizers  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
-
-import environment  # noqa: E402  (benchmarks/environment.py)
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
+from benchmarks import DATA_DIR, RESULTS_DIR, report  # noqa: E402
+from benchmarks.data import batches, load_sst2, read_lines  # noqa: E402
 from roberta_tf.export.tflite_tokenizer import export_tokenizer_tflite  # noqa: E402
 from roberta_tf.models import RobertaTokenizer  # noqa: E402
 
@@ -80,8 +54,8 @@ FLAGS = flags.FLAGS
 PACKAGES = ["tensorflow", "tensorflow-text", "tf-keras", "keras", "keras-hub", "tokenizers", "ai-edge-litert",
             "numpy", "absl-py", "matplotlib"]
 
-flags.DEFINE_string("output_dir", str(REPO_ROOT / "benchmarks" / "results"), "Where to write the JSON and PNG.")
-flags.DEFINE_string("data_dir", str(REPO_ROOT.parent / "shared" / "data"), "The shared reference data folder.")
+flags.DEFINE_string("output_dir", str(RESULTS_DIR), "Where to write the JSON and PNG.")
+flags.DEFINE_string("data_dir", str(DATA_DIR), "The shared reference data folder.")
 flags.DEFINE_bool("quick", False, "Short timings (smoke test): --min_seconds 0.2, --min_repeats 1, --max_seconds 1.")
 flags.DEFINE_float("min_seconds", 2.0, "Time passes until at least this long has elapsed per measurement.")
 flags.DEFINE_integer("min_repeats", 3, "At least this many timed passes per measurement...")
@@ -103,22 +77,12 @@ MAX_MISMATCH_EXAMPLES = 3
 # ----------------------------------------------------------------------------- data
 
 
-def _read_lines(path):
-    with open(path, encoding="utf-8", newline="") as f:
-        return [line.rstrip("\r\n") for line in f]
-
-
-def load_sst2(data_dir):
-    """Column 0 of SST-2 dev.tsv after the header: 872 sentences."""
-    return [line.split("\t")[0] for line in _read_lines(Path(data_dir, "sst2", "dev.tsv"))[1:] if line]
-
-
 def load_xnli(data_dir, per_language, seed=0):
     """`per_language` distinct premises from each XNLI dev language, shuffled together."""
     texts = []
     for language in XNLI_LANGUAGES:
         premises = []
-        for line in _read_lines(Path(data_dir, "xnli-dev", f"dev-{language}.tsv")):
+        for line in read_lines(Path(data_dir, "xnli-dev", f"dev-{language}.tsv")):
             premise = line.split("\t")[0]
             if premise and premise not in premises:  # each premise has 3 hypotheses: 3 rows
                 premises.append(premise)
@@ -127,10 +91,6 @@ def load_xnli(data_dir, per_language, seed=0):
         texts.extend(premises)
     random.Random(seed).shuffle(texts)
     return texts
-
-
-def batches(texts, batch_size):
-    return [texts[i : i + batch_size] for i in range(0, len(texts), batch_size)]
 
 
 # ----------------------------------------------------------------------------- engines
@@ -222,7 +182,7 @@ def hf_tokenizers_engines(tokenizer_json, batch_size=256):
 def keras_hub_engine(vocab_json, merges_txt, batch_size=32):
     with open(vocab_json, encoding="utf-8") as f:
         vocabulary = json.load(f)
-    merges = [line for line in _read_lines(merges_txt) if line and not line.startswith("#version")]
+    merges = [line for line in read_lines(merges_txt) if line and not line.startswith("#version")]
     layer = keras_hub.models.RobertaTokenizer(vocabulary=vocabulary, merges=merges)
     graph = tf.function(lambda texts: layer(texts), input_signature=[tf.TensorSpec([None], tf.string)])
     return Engine(KERAS_HUB_ENGINE, batch_size, lambda b: tf.constant(b, tf.string), graph, _ragged_to_ids)
@@ -350,77 +310,47 @@ def check_targets(results):
     for r in results:
         if r["status"] != "ok":
             continue
+        context = {"engine": r["engine"], "dataset": r["dataset"]}
         if r["engine"] in (TFLITE_ENGINE, TFLITE_FIXED_ENGINE) and r["dataset"] == "sst2":
-            targets.append(_target(r, "ms per SST-2 sentence", r["ms_per_text"], "<=", TFLITE_TARGET_MS))
+            targets.append(report.target("ms per SST-2 sentence", r["ms_per_text"], "<=", TFLITE_TARGET_MS, **context))
         if r["engine"].startswith("roberta_tf graph") and r["batch_size"] > 1:
-            targets.append(_target(r, "x keras-hub graph", r["x_keras_hub"], ">=", TARGET_VS_KERAS_HUB))
-            targets.append(_target(r, "x tokenizers encode_batch", r["x_tokenizers"], ">=", TARGET_VS_TOKENIZERS))
+            targets.append(report.target("x keras-hub graph", r["x_keras_hub"], ">=", TARGET_VS_KERAS_HUB, **context))
+            targets.append(report.target("x tokenizers encode_batch", r["x_tokenizers"], ">=", TARGET_VS_TOKENIZERS,
+                                         **context))
     return targets
-
-
-def _target(result, what, value, op, bound):
-    met = None if value is None else (value <= bound if op == "<=" else value >= bound)
-    return {"engine": result["engine"], "dataset": result["dataset"], "what": what, "value": value,
-            "target": f"{op} {bound:g}", "met": met}
 
 
 # ----------------------------------------------------------------------------- reporting
 
 
-def machine_info():
-    return environment.machine_info(PACKAGES, rayon_num_threads=os.environ.get("RAYON_NUM_THREADS"))
-
-
-def format_table(results):
-    header = (f"{'engine':<24} {'data':<5} {'batch':>5} {'texts/s':>9} {'tokens/s':>10} {'ms/text':>8} "
-              f"{'mismatch':>9} {'x tokenizers':>12} {'x keras-hub':>11}")
-    lines = [header, "-" * len(header)]
-    for r in results:
-        if r["status"] != "ok":
-            lines.append(f"{r['engine']:<24} {r['dataset']:<5} {r['batch_size']:>5} {r['status']}")
-            continue
-        lines.append(
-            f"{r['engine']:<24} {r['dataset']:<5} {r['batch_size']:>5} {r['texts_per_s']:>9.0f} "
-            f"{r['tokens_per_s']:>10.0f} {r['ms_per_text']:>8.3f} {r['mismatches']:>4}/{r['num_texts']:<4} "
-            f"{environment.format_value(r['x_tokenizers'], '.3g'):>12} {environment.format_value(r['x_keras_hub'], '.3g'):>11}"
-        )
-    return "\n".join(lines)
-
-
-def format_targets(targets):
-    lines = ["Targets:"]
-    for t in targets:
-        verdict = {True: "MET", False: "NOT MET", None: "n/a (keras-hub not installed)"}[t["met"]]
-        lines.append(f"  {t['engine']:<22} {t['dataset']:<5} {t['what']:<26} "
-                     f"{environment.format_value(t['value'], '.3f'):>8} (target {t['target']}): {verdict}")
-    return "\n".join(lines)
+TABLE = [
+    report.Column("engine", 24, "engine", align="<"),
+    report.Column("data", 5, "dataset", align="<"),
+    report.Column("batch", 5, "batch_size"),
+    report.Column("texts/s", 9, "texts_per_s", ".0f"),
+    report.Column("tokens/s", 10, "tokens_per_s", ".0f"),
+    report.Column("ms/text", 8, "ms_per_text", ".3f"),
+    report.Column("mismatch", 9, lambda r: f"{r['mismatches']:>4}/{r['num_texts']:<4}"),
+    report.Column("x tokenizers", 12, "x_tokenizers", ".3g"),
+    report.Column("x keras-hub", 11, "x_keras_hub", ".3g"),
+]
 
 
 def write_plot(results, path):
     """Grouped bar chart of texts/s per engine and dataset (log scale); skipped without matplotlib."""
-    plt = environment.pyplot()
-    if plt is None:
-        return None
     ok = [r for r in results if r["status"] == "ok"]
-    engines = list(dict.fromkeys(r["engine"] for r in ok))
-    datasets = list(dict.fromkeys(r["dataset"] for r in ok))
     speed = {(r["engine"], r["dataset"]): r["texts_per_s"] for r in ok}
-    width = 0.8 / len(datasets)
-    fig, ax = plt.subplots(figsize=(11, 5))
-    for d, dataset in enumerate(datasets):
-        xs = [e + d * width for e in range(len(engines))]
-        bars = ax.bar(xs, [speed.get((e, dataset), 0) for e in engines], width, label=dataset)
-        ax.bar_label(bars, fmt="%.0f", fontsize=7)
-    ax.set_xticks([e + width * (len(datasets) - 1) / 2 for e in range(len(engines))], engines, rotation=20,
-                  ha="right")
-    ax.set_yscale("log")
-    ax.set_ylabel("texts/s (best pass, log scale)")
-    ax.set_title(f"roberta-base tokenizers on {os.cpu_count()} CPU cores")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+
+    def draw(fig, ax):
+        report.grouped_bars(ax, list(dict.fromkeys(r["engine"] for r in ok)),
+                            list(dict.fromkeys(r["dataset"] for r in ok)), lambda e, d: speed.get((e, d)),
+                            ticks=dict(rotation=20, ha="right"))
+        ax.set_yscale("log")
+        ax.set_ylabel("texts/s (best pass, log scale)")
+        ax.set_title(f"roberta-base tokenizers on {os.cpu_count()} CPU cores")
+        ax.legend()
+
+    return report.plot(path, draw, figsize=(11, 5))
 
 
 # ----------------------------------------------------------------------------- main
@@ -436,8 +366,9 @@ def main(argv):
     else:
         timing = {"min_seconds": FLAGS.min_seconds, "min_repeats": FLAGS.min_repeats, "max_seconds": FLAGS.max_seconds}
     started = time.perf_counter()
-    info = machine_info()
-    datasets = {"sst2": load_sst2(FLAGS.data_dir), "xnli": load_xnli(FLAGS.data_dir, FLAGS.xnli_per_language)}
+    info = report.machine_info(PACKAGES, rayon_num_threads=os.environ.get("RAYON_NUM_THREADS"))
+    datasets = {"sst2": load_sst2("dev", FLAGS.data_dir)[0],
+                "xnli": load_xnli(FLAGS.data_dir, FLAGS.xnli_per_language)}
     engines = build_engines(FLAGS.data_dir)
     reference = next(e for e in engines if e.name == TOKENIZERS_REFERENCE)
 
@@ -451,11 +382,8 @@ def main(argv):
     add_ratios(results)
     targets = check_targets(results)
 
-    output_dir = Path(FLAGS.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    info["load_average_at_end"] = os.getloadavg()
-    report = {
-        "machine": info,
+    record = {
+        "machine": report.finish(info),
         "config": {"quick": FLAGS.quick, **timing, "xnli_per_language": FLAGS.xnli_per_language,
                    "throughput_from": "best pass"},
         "datasets": {name: {"num_texts": len(texts), "num_bytes": sum(len(t.encode("utf-8")) for t in texts)}
@@ -464,18 +392,15 @@ def main(argv):
         "targets": targets,
         "total_seconds": time.perf_counter() - started,
     }
-    json_path = output_dir / "tokenizer_benchmark.json"
-    environment.write_json(json_path, report)
-    plot_path = write_plot(results, output_dir / "tokenizer_benchmark.png")
+    written = report.save(FLAGS.output_dir, "tokenizer_benchmark", record, lambda path: write_plot(results, path))
 
-    print(f"\n{info['cpu_count']} CPUs, {info['platform']}, load average {info['load_average_at_start'][0]:.2f} "
-          f"at start / {info['load_average_at_end'][0]:.2f} at end; throughput from the best timed pass "
-          f"(>= {timing['min_repeats']} passes and >= {timing['min_seconds']:g} s unless a pass outlasts "
-          f"{timing['max_seconds']:g} s); mismatch: texts whose ids differ from tokenizers'.")
-    print(format_table(results))
-    print(format_targets(targets))
-    print(f"Wrote {json_path}" + (f" and {plot_path}" if plot_path else "") +
-          f" in {report['total_seconds']:.0f} s.")
+    print("\n" + report.load_summary(info))
+    print(f"Throughput from the best timed pass (>= {timing['min_repeats']} passes and >= "
+          f"{timing['min_seconds']:g} s unless a pass outlasts {timing['max_seconds']:g} s); mismatch: texts "
+          "whose ids differ from tokenizers'.")
+    print(report.format_table(TABLE, results, keys=3))
+    print(report.format_targets("Targets:", targets, ("engine", "dataset"), missing="n/a (keras-hub not installed)"))
+    print(written)
 
 
 if __name__ == "__main__":

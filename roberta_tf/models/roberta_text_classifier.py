@@ -161,10 +161,7 @@ class RobertaTextClassifier(Task):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        objects = {
-            "RobertaBackbone": RobertaBackbone,
-            "RobertaTextClassifierPreprocessor": RobertaTextClassifierPreprocessor,
-        }
+        objects = {c.__name__: c for c in (cls.backbone_cls, cls.preprocessor_cls)}
         config["backbone"] = keras.layers.deserialize(config["backbone"], custom_objects=objects)
         if config.get("preprocessor") is not None:
             config["preprocessor"] = keras.layers.deserialize(config["preprocessor"], custom_objects=objects)

@@ -42,11 +42,37 @@ def test_convert_refuses_an_existing_preset_unless_overwrite(hf_dir, tmp_path, c
         (["roberta-tf convert", "onnx"], "fairseq"),
         (["roberta-tf convert", "hf", "--output", "x"], "--model_dir"),
         (["roberta-tf convert", "fairseq", "--output", "x"], "--checkpoint"),
+        # a flag of the other mode is an error, not silently ignored
+        (["roberta-tf convert", "hf", "--model_dir", "x", "--output", "y", "--checkpoint", "z"], "Unknown command line flag 'checkpoint'"),
+        (["roberta-tf convert", "fairseq", "--checkpoint", "x", "--model_dir", "y"], "Unknown command line flag 'model_dir'"),
     ],
 )
 def test_usage_errors(argv, message, capsys):
     assert convert.main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["roberta-tf verify", "hf", "--preset", "p", "--model_dir", "m", "--head", "h"], "Unknown command line flag 'head'"),
+        (["roberta-tf verify", "fairseq", "--preset", "p"], "--checkpoint, --data_dir, --encoder_json, --vocab_bpe required"),
+        (["roberta-tf verify", "--preset", "p", "hf"], "say which"),
+    ],
+)
+def test_verify_usage_errors(argv, message, capsys):
+    assert verify.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_lists_each_mode_with_its_own_flags(capsys):
+    assert convert.main(["roberta-tf convert", "--help"]) == 0
+    text = capsys.readouterr().out
+    fairseq_part, hf_part = text.split("\nhf: ")
+    assert "--checkpoint" in fairseq_part and "--model_dir" not in fairseq_part
+    assert "--model_dir" in hf_part and "--checkpoint" not in hf_part
+    assert convert.main(["roberta-tf convert", "hf", "--help"]) == 0
+    assert "--checkpoint" not in capsys.readouterr().out
 
 
 def test_hostile_checkpoint_is_refused_by_the_cli(tmp_path, capsys):

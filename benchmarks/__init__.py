@@ -1,0 +1,21 @@
+"""roberta_tf's benchmarks, run from the repository root as `python -m benchmarks.NAME [flags]`.
+
+Benchmarks (each prints its table and writes NAME.json and NAME.png to --output_dir):
+  tokenizer_benchmark, model_benchmark, conversion_benchmark, serving_benchmark.
+Not a benchmark: sst2_classifier (trains and caches the small SST-2 classifier that
+serving_benchmark's numerics part uses).
+
+Shared modules (no benchmark imports another benchmark):
+  report            machine record, load meter, tables, targets, JSON, plots;
+  reference_models  geometries, the seeded PyTorch RobertaForSequenceClassification, ONNX
+                    export and ONNX Runtime sessions;
+  data              the shared data sets (SST-2) and batching.
+
+The package is not installed with roberta-tf; `-m` from the repository root puts it on the path.
+"""
+
+import pathlib
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+DATA_DIR = REPO_ROOT.parent / "shared" / "data"  # the shared reference data, read by path, never copied
+RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"  # default --output_dir (git-ignored)
