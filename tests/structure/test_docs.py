@@ -1,7 +1,9 @@
 """Documentation that restates the code is held to it: the package stack in WORKSPACE.md and
-the signature table in README.md."""
+the signature tables in README.md and serving/README.md."""
 
 import re
+
+import pytest
 
 from roberta_tf.contract import signatures as contract
 from test_import_layers import LAYERS, REPO
@@ -18,9 +20,10 @@ def test_workspace_draws_the_tested_package_stack():
     assert drawn == list(LAYERS)
 
 
-def test_readme_signature_table_is_the_contract():
+@pytest.mark.parametrize("readme", ["README.md", "serving/README.md"])
+def test_readme_signature_table_is_the_contract(readme):
     rows = {}
-    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+    for line in (REPO / readme).read_text(encoding="utf-8").splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if len(cells) == 3 and re.fullmatch(r"`\w+`", cells[0]) and cells[0].strip("`") in contract.CONTRACT:
             rows[cells[0].strip("`")] = [re.findall(r"`(\w+)`", cell) for cell in cells[1:]]
