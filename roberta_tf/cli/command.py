@@ -196,7 +196,7 @@ def run_subcommand(module, argv):
     argv = list(argv) if argv else [prog]
     args, mode = argv[1:], None
     if getattr(module, "MODES", None):
-        if _wants_help(args[:1]):
+        if (not args or args[0] not in module.MODES) and _wants_help(args):
             sys.stdout.write(help_text(module, new_flag_values(module)))
             sys.stdout.flush()
             return EXIT_OK
