@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import pathlib
-from typing import Callable, Optional
+from typing import Callable
 
 from absl import logging
 
@@ -37,8 +37,6 @@ class PresetContents:
         vocabulary, merges: the BPE tokenizer's files (paths) or in-memory values, or None.
         metadata: the preset's metadata.json, or `{"source": provenance}` for a converted
             checkpoint ({} when there is none).
-        bpe_vocabulary: the validated vocabulary of a converted checkpoint (writing a preset
-            from it needs no tokenizer layer), or None.
     """
 
     source: str
@@ -47,7 +45,6 @@ class PresetContents:
     vocabulary: object = None
     merges: object = None
     metadata: dict = dataclasses.field(default_factory=dict)
-    bpe_vocabulary: Optional[object] = None
 
     def tokenizer_files(self):
         """The tokenizer's files on disk (their hashes go into export metadata)."""
@@ -224,5 +221,4 @@ def _from_converted(converted, source):
         vocabulary=vocabulary,
         merges=merges,
         metadata={"source": converted.source},
-        bpe_vocabulary=converted.bpe_vocabulary,
     )
