@@ -109,9 +109,7 @@ class RobertaTokenizer(keras.layers.Layer):
         self.end_token_id = self.bpe_vocabulary.vocabulary[vocabulary_lib.EOS]
         self.pad_token_id = self.bpe_vocabulary.vocabulary[vocabulary_lib.PAD]
         self.mask_token_id = self.bpe_vocabulary.vocabulary[vocabulary_lib.MASK]
-        self._tokenize_batch = tf.function(
-            self.tokenize_batch, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
-        )
+        self._data.traced = {}  # max_tokens -> the tokenize_batch graph run eagerly
 
     @classmethod
     def from_preset(cls, preset):
@@ -129,21 +127,38 @@ class RobertaTokenizer(keras.layers.Layer):
             **kwargs,
         )
 
-    def tokenize_batch(self, texts):
-        """Graph-mode core: rank-1 tf.string -> int32 RaggedTensor [batch, None]."""
+    def tokenize_batch(self, texts, max_tokens=None):
+        """Graph-mode core: rank-1 tf.string -> int32 RaggedTensor [batch, None].
+
+        `max_tokens` (a python int): only each text's first `max_tokens` ids are needed; they
+        are exact, and the rows hold at least that many where the text has them (later ids may
+        be missing). What packing to a sequence length needs, at a bounded cost per text."""
         byte_values, text_ids, num_texts = strings.strings_to_bytes(texts)
-        token_ids, token_text_ids = self._bpe.tokenize_bytes(byte_values, text_ids, num_texts)
+        token_ids, token_text_ids = self._bpe.tokenize_bytes(byte_values, text_ids, num_texts, max_tokens)
         return tf.RaggedTensor.from_value_rowids(
             token_ids, tf.cast(token_text_ids, tf.int64), nrows=tf.cast(num_texts, tf.int64), validate=False
         )
 
-    def tokenize(self, inputs):
+    def tokenize(self, inputs, max_tokens=None):
+        """Ids of a string (int32 [n]) or a batch of strings (int32 RaggedTensor [batch, None]);
+        `max_tokens` as in `tokenize_batch`."""
         inputs = string_tensor(inputs)
         scalar = inputs.shape.rank == 0
         batch = tf.reshape(inputs, [1]) if scalar else inputs
-        # Eagerly, run one traced graph (one trace for every batch size); inside a graph, inline.
-        ids = self._tokenize_batch(batch) if tf.executing_eagerly() else self.tokenize_batch(batch)
+        if tf.executing_eagerly():  # run one traced graph (one trace for every batch size)
+            ids = self._traced_tokenize_batch(max_tokens)(batch)
+        else:  # inside a graph: inline
+            ids = self.tokenize_batch(batch, max_tokens)
         return ids[0] if scalar else ids
+
+    def _traced_tokenize_batch(self, max_tokens):
+        if max_tokens not in self._data.traced:
+            self._data.traced[max_tokens] = tf.function(
+                lambda texts: self.tokenize_batch(texts, max_tokens),
+                input_signature=[tf.TensorSpec([None], tf.string)],
+                autograph=False,
+            )
+        return self._data.traced[max_tokens]
 
     def call(self, inputs):
         return self.tokenize(inputs)

@@ -122,10 +122,14 @@ def pack(segments, sequence_length, start_id, end_id, pad_id, truncate="round_ro
 def pack_texts(tokenizer, texts, sequence_length, truncate=options.DEFAULT_TRUNCATE, padding=options.DEFAULT_PADDING):
     """Tokenizes and packs one or two batches of texts: the one "texts to model inputs" step.
 
+    Each segment keeps at most `sequence_length - specials` tokens whatever the truncation, so
+    only that many are asked of the tokenizer (`max_tokens`): it then skips the pieces of a
+    long text that cannot reach them, which bounds the cost of any text (exact ids).
+
     Args:
-        tokenizer: a tokenizer with `tokenize` (rank-1 tf.string -> int32 RaggedTensor; eagerly
-            it runs one traced graph, inside a graph it inlines) and `start_token_id`,
-            `end_token_id`, `pad_token_id`: a `RobertaTokenizer`.
+        tokenizer: a tokenizer with `tokenize(texts, max_tokens)` (rank-1 tf.string -> int32
+            RaggedTensor; eagerly it runs one traced graph, inside a graph it inlines) and
+            `start_token_id`, `end_token_id`, `pad_token_id`: a `RobertaTokenizer`.
         texts: a list of 1 or 2 rank-1 tf.string tensors of the same size (single texts, or
             the two segments of pairs).
         sequence_length, truncate, padding: as `pack`.
@@ -133,7 +137,8 @@ def pack_texts(tokenizer, texts, sequence_length, truncate=options.DEFAULT_TRUNC
     Returns:
         token_ids: int32 [batch, width]; padding_mask: bool [batch, width].
     """
-    ragged = [tokenizer.tokenize(segment) for segment in texts]
+    budget = options.check_sequence_length(sequence_length) - (2 if len(texts) == 1 else 4)
+    ragged = [tokenizer.tokenize(segment, max_tokens=budget) for segment in texts]
     return pack(
         [(r.flat_values, r.row_splits) for r in ragged],
         sequence_length,

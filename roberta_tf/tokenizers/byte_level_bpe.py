@@ -48,6 +48,11 @@ class BpeTensors:
     ranks: tf.Tensor
     merged_symbol: tf.Tensor
     output_ids: tf.Tensor
+    junction_lengths: tf.Tensor
+    symbol_lengths: tf.Tensor
+    first_bytes: tf.Tensor
+    last_bytes: tf.Tensor
+    byte_max_lengths: tf.Tensor
     class_block_index: tf.Tensor
     class_blocks: tf.Tensor
 
@@ -72,7 +77,7 @@ class ByteLevelBpe:
         tables = merge_table.build_merge_tables(bpe_vocabulary)
         block_index, blocks = unicode_classes.two_level_table()
         self.tables = BpeTensors(
-            *(tf.constant(getattr(tables, f.name), tf.int32) for f in dataclasses.fields(BpeTensors)[:6]),
+            *(tf.constant(getattr(tables, f.name), tf.int32) for f in dataclasses.fields(BpeTensors)[:11]),
             class_block_index=tf.constant(block_index),
             class_blocks=tf.constant(blocks),
         )
@@ -90,33 +95,35 @@ class ByteLevelBpe:
             if token in bpe_vocabulary.vocabulary
         ]
 
-    def tokenize_bytes(self, byte_values, text_ids, num_texts):
+    def tokenize_bytes(self, byte_values, text_ids, num_texts, max_tokens=None):
         """Token ids of a batch of texts given as flat bytes.
 
         Args:
             byte_values: int32 [num_bytes], values 0..255.
             text_ids: int32 [num_bytes], non-decreasing index (< num_texts) of each byte's text.
             num_texts: int32 scalar.
+            max_tokens: None (every token) or a python int: only each text's first
+                `max_tokens` tokens are needed (see `_needed_bytes`). They are exact; tokens
+                after them may be missing.
 
         Returns:
             token_ids: int32 [num_tokens], vocabulary ids, texts one after another.
             token_text_ids: int32 [num_tokens], the text of each token.
         """
-        del num_texts  # texts are told apart by text_ids; kept for the ragged caller's symmetry
         text_ids = tf.convert_to_tensor(text_ids, tf.int32)
-        return self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), text_ids)
+        return self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), text_ids, num_texts, max_tokens)
 
-    def tokenize_text_bytes(self, byte_values):
+    def tokenize_text_bytes(self, byte_values, max_tokens=None):
         """Token ids of ONE text given as int32 bytes (what the TFLite model computes).
 
         Same ids as `tokenize_bytes`; with one text there are no text boundaries to check and
         the merge loop runs in place (fewer ops per pass, which is what tiny tensors need)
-        unless the text is long.
+        unless the text is long. `max_tokens`: as in `tokenize_bytes`.
         """
-        token_ids, _ = self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), None)
+        token_ids, _ = self._tokenize(tf.convert_to_tensor(byte_values, tf.int32), None, 1, max_tokens)
         return token_ids
 
-    def _tokenize(self, byte_values, text_ids):
+    def _tokenize(self, byte_values, text_ids, num_texts, max_tokens):
         """The pipeline; `text_ids` None means a single text."""
         byte_neighbours = Neighbours(text_ids, tf.size(byte_values))
         unit_start, code_points = utf8.decode_units(byte_values, byte_neighbours)
@@ -130,7 +137,11 @@ class ByteLevelBpe:
             symbols = tf.gather(self.tables.byte_symbol_ids, byte_values)
             word_start = self._word_start_bytes(unit_start, code_points, text_ids)
 
-        word_start = self._chunk_long_words(word_start)
+        word_start = self._chunk_long_words(word_start | self._final_boundaries(byte_values, text_ids))
+        if max_tokens is not None:
+            needed = tf.reshape(tf.where(self._needed_bytes(byte_values, word_start, text_ids, num_texts, max_tokens)), [-1])
+            byte_values, symbols, word_start = (tf.gather(t, needed) for t in (byte_values, symbols, word_start))
+            text_ids = None if text_ids is None else tf.gather(text_ids, needed)
         word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
         num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
         symbols, word_ids, kept = self._apply_word_cache(byte_values, symbols, word_ids, num_words)
@@ -211,6 +222,36 @@ class ByteLevelBpe:
         symbols = tf.where((cached_symbol >= 0) & is_first, cached_symbol, symbols)
         kept = tf.reshape(tf.where((cached_symbol < 0) | is_first), [-1])
         return tf.gather(symbols, kept), tf.gather(word_ids, kept), tf.cast(kept, tf.int32)
+
+    def _final_boundaries(self, byte_values, text_ids):
+        """bool [num_bytes]: True before a byte that no merge can ever join to the byte before
+        it (their pair is no merge's junction, `merge_table.py`). Splitting words there changes
+        no id: no merge can cross, and BPE on the pieces is BPE on the word. It keeps merge
+        chains short on random text (a random lowercase word falls into pieces of about 7
+        letters), which is where the merge loop's passes go."""
+        previous = Neighbours(text_ids, tf.size(byte_values)).shift(byte_values, -1, -1)
+        junction_length = tf.gather(self.tables.junction_lengths, tf.maximum(previous, 0) * 256 + byte_values)
+        return (previous >= 0) & (junction_length < 2)
+
+    def _needed_bytes(self, byte_values, word_start, text_ids, num_texts, max_tokens):
+        """bool [num_bytes]: the bytes of the pieces that can hold one of their text's first
+        `max_tokens` tokens. Every piece merges on its own and gives at least
+        `ceil(sum(1 / byte_max_lengths[b]))` tokens (`merge_table.py`), so once the pieces
+        before it are sure to give `max_tokens` tokens, a piece cannot matter: it is dropped
+        before merging. Exact for the first `max_tokens` tokens; bounds the work on any text
+        to about `max_tokens` tokens' worth of pieces (a served model needs no more)."""
+        word_ids = tf.cumsum(tf.cast(word_start, tf.int32)) - 1
+        num_words = tf.reduce_sum(tf.cast(word_start, tf.int32))
+        share = 1.0 / tf.cast(tf.gather(self.tables.byte_max_lengths, byte_values), tf.float32)
+        # Minus a little float error: a lower bound must never round up past the truth.
+        least = tf.cast(tf.math.ceil(tf.math.unsorted_segment_sum(share, word_ids, num_words) - 1e-3), tf.int32)
+        least = tf.maximum(least, 1)
+        before = tf.cumsum(least, exclusive=True)  # sure tokens of the pieces before, all texts
+        if text_ids is not None:
+            word_text = tf.math.unsorted_segment_min(text_ids, word_ids, num_words)
+            text_start = tf.math.unsorted_segment_min(before, word_text, num_texts)
+            before -= tf.gather(text_start, word_text)
+        return tf.gather(before < max_tokens, word_ids)
 
     def _chunk_long_words(self, word_start):
         """Adds a word start every `max_word_bytes` bytes inside a word."""

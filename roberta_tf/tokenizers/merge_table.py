@@ -5,6 +5,16 @@ and byte symbols or merge results missing from the vocabulary (keras-hub's small
 vocabularies have them) get ids after the vocabulary. `output_ids` maps symbols back to
 vocabulary ids at the end.
 
+Final boundaries. A merge joins a part ending in byte x to a part starting with byte y: its
+junction is (x, y). `junction_lengths[256 * x + y]` is the longest merge result with that
+junction (0: no merge has it). Symbols only grow, so the boundary between adjacent symbols X
+and Y can only ever be crossed by a merge with junction (last byte of X, first byte of Y)
+whose result holds all of X and Y: if `len(X) + len(Y)` exceeds that junction's length, the
+boundary is final. BPE on the pieces between final boundaries is BPE on the word, so the
+tokenizer splits words there (before merging: byte pairs no merge joins; while merging:
+symbols grown past their junction's length), which keeps merge chains short on adversarial
+text. `symbol_lengths`, `first_bytes` and `last_bytes` describe each symbol for that test.
+
 Merge-pair lookup uses row displacement (the classic compression of sparse parser tables):
 all merges with left symbol `l` sit at `offsets[l] + right` in one flat array, so finding a
 pair's rank is GATHER, ADD, GATHER, EQUAL, GATHER: five TFLite builtins on int32 and no hash
@@ -33,6 +43,11 @@ class MergeTables:
     ranks: np.ndarray  # [table_size] merge rank stored in each slot
     merged_symbol: np.ndarray  # [num_merges] symbol id produced by merge k
     output_ids: np.ndarray  # [num_symbols] vocabulary id of each symbol, or DROPPED
+    junction_lengths: np.ndarray  # [65536] longest merge result with junction (x, y) at 256 * x + y
+    symbol_lengths: np.ndarray  # [num_symbols] bytes in each symbol
+    first_bytes: np.ndarray  # [num_symbols] first byte of each symbol
+    last_bytes: np.ndarray  # [num_symbols] last byte of each symbol
+    byte_max_lengths: np.ndarray  # [256] length of the longest symbol holding each byte (>= 1)
     num_symbols: int
 
 
@@ -66,7 +81,45 @@ def _build_cached(vocabulary_items, merges):
     output_ids[: len(vocab)] = np.arange(len(vocab), dtype=np.int32)
 
     offsets, check, ranks = _row_displacement(lefts, rights, num_symbols)
-    return MergeTables(byte_symbol_ids, offsets, check, ranks, merged_symbol, output_ids, num_symbols)
+    return MergeTables(
+        byte_symbol_ids, offsets, check, ranks, merged_symbol, output_ids,
+        *_final_boundary_tables(merges, symbol_ids), _byte_max_lengths(symbol_ids), num_symbols,
+    )
+
+
+def _byte_max_lengths(symbol_ids):
+    """[256]: the longest symbol (in bytes) that holds each byte value, at least 1. A piece of
+    bytes b_1..b_n becomes at least sum(1 / byte_max_lengths[b_i]) tokens, whatever the
+    merges do (each token of length l holds l bytes, each counting at most 1 / l)."""
+    longest = np.ones(256, np.int32)
+    for token in symbol_ids:
+        raw = byte_symbols.token_to_bytes(token)
+        if raw:
+            values = np.frombuffer(raw, np.uint8)
+            longest[values] = np.maximum(longest[values], len(raw))
+    return longest
+
+
+def _final_boundary_tables(merges, symbol_ids):
+    """(junction_lengths, symbol_lengths, first_bytes, last_bytes); see the module docstring.
+    When some symbol is not made of byte symbols (possible in in-memory vocabularies), no
+    boundary is provably final: every junction gets an unreachable length."""
+    count = len(symbol_ids)
+    lengths, first, last = np.ones(count, np.int32), np.zeros(count, np.int32), np.zeros(count, np.int32)
+    junction_lengths = np.zeros(1 << 16, np.int32)
+    for token, index in symbol_ids.items():
+        raw = byte_symbols.token_to_bytes(token)
+        if not raw:  # e.g. `<s>`: never a merge part in a valid vocabulary
+            continue
+        lengths[index], first[index], last[index] = len(raw), raw[0], raw[-1]
+    for a, b in merges:
+        left, right = byte_symbols.token_to_bytes(a), byte_symbols.token_to_bytes(b)
+        if not left or not right:
+            junction_lengths[:] = NO_MERGE
+            break
+        slot = 256 * left[-1] + right[0]
+        junction_lengths[slot] = max(junction_lengths[slot], len(left) + len(right))
+    return junction_lengths, lengths, first, last
 
 
 def _row_displacement(lefts, rights, num_symbols):

@@ -92,7 +92,12 @@ def parse_merge_lines(lines, source="merges"):
             continue  # the GPT-2 files end with an empty line
         parts = line.split(" ")
         if len(parts) != 2 or not all(parts):
-            raise ValueError(f"{source}:{line_number}: a merge line is two tokens separated by one space. Received: {line!r}")
+            # The line itself is not quoted: a misnamed file (a preset naming the wrong path) must
+            # not have its contents copied into an error message.
+            raise ValueError(
+                f"{source}:{line_number}: a merge line is two tokens separated by one space; this one has "
+                f"{len(line)} characters in {len(parts)} space-separated parts."
+            )
         merges.append((parts[0], parts[1]))
     return tuple(merges)
 
@@ -169,7 +174,10 @@ def fairseq_vocabulary(encoder, dict_lines, source="dict.txt"):
             continue
         parts = line.split(" ")
         if len(parts) < 2 or not parts[1].lstrip("-").isdigit():
-            raise ValueError(f"{source}:{line_number}: expected '<symbol> <count>'. Received: {line!r}")
+            raise ValueError(
+                f"{source}:{line_number}: expected '<symbol> <count>'; this line has {len(parts)} space-separated "
+                "parts and does not end in a count."
+            )
         symbol = parts[0]
         # fairseq's placeholders (madeupword0000...) keep their literal text as the token.
         token = gpt2_token.get(symbol, symbol)
