@@ -160,7 +160,7 @@ def read_label_names(label_dict):
             if not fields[0]:
                 continue
             if len(fields) < 2:
-                raise ConversionError(f"{label_dict}:{number}: expected '<label> <count>'. Received: {line.rstrip()!r}")
+                raise ConversionError(f"{label_dict}:{number}: expected '<label> <count>' (the line is not quoted).")
             names.append(fields[0])
     return names
 

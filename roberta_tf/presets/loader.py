@@ -22,6 +22,7 @@ from absl import logging
 from roberta_tf.converters import huggingface
 from roberta_tf.converters.converted import BYTE_LEVEL_BPE, SENTENCEPIECE, ConvertedCheckpoint
 from roberta_tf.converters.layout import ConversionError
+from roberta_tf.preprocessing import options
 from roberta_tf.presets import hub, preset_format, registry, weights
 from roberta_tf.presets.preset_format import PresetError
 
@@ -34,6 +35,8 @@ class PresetContents:
         source: where it came from (a path or a handle), for messages and provenance.
         config: the preset-format config (config.json's content).
         read_weights: returns `{name: array}`; the caller owns the dict and may consume it.
+        read_layout: returns `{name: (shape, numpy dtype kind)}` without reading the weights
+            (a safetensors header), to check them against the config before building a model.
         vocabulary, merges: the BPE tokenizer's files (paths) or in-memory values, or None.
         metadata: the preset's metadata.json, or `{"source": provenance}` for a converted
             checkpoint ({} when there is none).
@@ -42,6 +45,7 @@ class PresetContents:
     source: str
     config: dict
     read_weights: Callable[[], dict]
+    read_layout: Callable[[], dict]
     vocabulary: object = None
     merges: object = None
     metadata: dict = dataclasses.field(default_factory=dict)
@@ -86,7 +90,10 @@ def resolve(preset):
 def load_backbone(backbone_cls, preset, load_weights=True, **kwargs):
     """`backbone_cls(**config["backbone"], **kwargs)` with the preset's weights."""
     contents = resolve(preset)
-    backbone = backbone_cls(**{**preset_format.backbone_arguments(contents.config["backbone"]), **kwargs})
+    arguments = {**preset_format.backbone_arguments(contents.config["backbone"]), **kwargs}
+    if load_weights:
+        _check_layout(contents, arguments)
+    backbone = backbone_cls(**arguments)
     if load_weights:
         _assign(backbone.named_weights(), contents)
     return backbone
@@ -111,13 +118,17 @@ def load_task(task_cls, preset, load_weights=True, num_classes=None, preprocesso
             contents.source, head["num_classes"], num_classes,
         )
     backbone_kwargs = {"dtype": kwargs.pop("dtype")} if "dtype" in kwargs else {}
-    backbone = load_backbone(task_cls.backbone_cls, contents, load_weights=False, **backbone_kwargs)
-    if preprocessor == "auto":
-        preprocessor = load_preprocessor(task_cls.preprocessor_cls, contents)
     head_arguments = {}
     if keep_head:
         head_arguments = {k: head[k] for k in ("activation", "hidden_dim", "dropout", "label_names")}
-    task = task_cls(backbone, num_classes, preprocessor=preprocessor, **{**head_arguments, **kwargs})
+    task_arguments = {**head_arguments, **kwargs}
+    if load_weights:  # before anything is built: a large config cannot allocate a model first
+        kept = {"num_classes": num_classes, "hidden_dim": task_arguments.get("hidden_dim")} if keep_head else None
+        _check_layout(contents, contents.config["backbone"], kept)
+    backbone = load_backbone(task_cls.backbone_cls, contents, load_weights=False, **backbone_kwargs)
+    if preprocessor == "auto":
+        preprocessor = load_preprocessor(task_cls.preprocessor_cls, contents)
+    task = task_cls(backbone, num_classes, preprocessor=preprocessor, **task_arguments)
     if load_weights:
         _assign(task.named_weights() if keep_head else backbone.named_weights(), contents)
     return task
@@ -127,13 +138,17 @@ def load_preprocessor(preprocessor_cls, preset, sequence_length=None, **kwargs):
     """A `preprocessor_cls` with the preset's tokenizer and packing configuration."""
     contents = resolve(preset)
     config = contents.config.get("preprocessor") or {}
+    maximum = contents.config["backbone"]["max_sequence_length"]
     arguments = {
-        "sequence_length": sequence_length or config.get("sequence_length")
-        or contents.config["backbone"]["max_sequence_length"],
+        "sequence_length": sequence_length or config.get("sequence_length") or maximum,
         "truncate": config.get("truncate", "round_robin"),
         "padding": config.get("padding", "max_length"),
         **kwargs,
     }
+    try:  # the backbone takes no more; a larger length would only cost memory in `predict`
+        options.check_sequence_length(arguments["sequence_length"], maximum)
+    except ValueError as error:
+        raise PresetError(f"{contents.source}: {error}") from None
     return preprocessor_cls(load_tokenizer(preprocessor_cls.tokenizer_cls, contents), **arguments)
 
 
@@ -155,6 +170,11 @@ def load_tokenizer(tokenizer_cls, preset):
     )
 
 
+def _check_layout(contents, backbone_config, head_config=None):
+    expected = preset_format.expected_weight_shapes(backbone_config, head_config)
+    weights.check_layout(expected, contents.read_layout(), contents.source, allow_unused=("head.",))
+
+
 def _assign(variables, contents):
     # The arrays are this call's own (a fresh read, or a converted checkpoint's arrays handed
     # over once), so each is freed as soon as its variable holds it.
@@ -170,7 +190,8 @@ def _from_preset_dir(directory):
     tokenizer = config.get("tokenizer")
     vocabulary = merges = None
     if tokenizer and tokenizer.get("type") == BYTE_LEVEL_BPE:
-        vocabulary, merges = directory / tokenizer["vocabulary"], directory / tokenizer["merges"]
+        vocabulary = preset_format.file_in(directory, tokenizer.get("vocabulary"), "tokenizer vocabulary")
+        merges = preset_format.file_in(directory, tokenizer.get("merges"), "tokenizer merges")
         for path in (vocabulary, merges):
             if not path.is_file():
                 raise PresetError(f"{path}: tokenizer file named in config.json is missing.")
@@ -178,6 +199,7 @@ def _from_preset_dir(directory):
         source=str(directory),
         config=config,
         read_weights=lambda: weights.read(directory / preset_format.WEIGHTS_FILE),
+        read_layout=lambda: weights.read_layout(directory / preset_format.WEIGHTS_FILE),
         vocabulary=vocabulary,
         merges=merges,
         metadata=_read_metadata(directory),
@@ -218,6 +240,7 @@ def _from_converted(converted, source):
         source=str(source),
         config=config,
         read_weights=converted.take_arrays,
+        read_layout=lambda: {name: (a.shape, a.dtype.kind) for name, a in (converted.arrays or {}).items()},
         vocabulary=vocabulary,
         merges=merges,
         metadata={"source": converted.source},

@@ -51,6 +51,46 @@ def read_config(preset_dir):
     return config
 
 
+def file_in(directory, name, what):
+    """`directory / name` for a file name that config.json gives: a plain name inside the preset
+    directory (no path separator, no "." or ".."), so a config cannot make a loader read files
+    outside it. A symbolic link placed in the directory by its owner is followed."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or len(name) > 255
+            or any(c in name for c in "/\\\0") or not name.isprintable()):
+        raise PresetError(
+            f"{pathlib.Path(directory) / CONFIG_FILE}: the {what} must be a file name inside the preset directory "
+            f"(no path); config.json gives {str(name)[:80]!r}."
+        )
+    return pathlib.Path(directory) / name
+
+
+def expected_weight_shapes(backbone, classifier=None):
+    """{weight name: shape} that `RobertaBackbone(**backbone)` (and a `RobertaTextClassifier`
+    head of `classifier`'s config) will hold: the names of `named_weights()`, known before any
+    model is built, so a weights file can be checked against its config without allocating
+    the model (`tests/presets` holds it equal to the built models' `named_weights()`)."""
+    d, f = backbone["hidden_dim"], backbone["intermediate_dim"]
+    shapes = {
+        "embeddings.token_embedding": (backbone["vocabulary_size"], d),
+        "embeddings.position_embedding": (backbone["max_sequence_length"] + 2, d),
+    }
+    norms = ["embeddings.layer_norm"] if backbone.get("embedding_layer_norm", True) else []
+    for i in range(backbone["num_layers"]):
+        for name, (fan_in, fan_out) in {"attention.qkv": (d, 3 * d), "attention.output": (d, d),
+                                        "feedforward.intermediate": (d, f), "feedforward.output": (f, d)}.items():
+            shapes.update({f"layers.{i}.{name}.kernel": (fan_in, fan_out), f"layers.{i}.{name}.bias": (fan_out,)})
+        norms += [f"layers.{i}.attention_layer_norm", f"layers.{i}.feedforward_layer_norm"]
+    if backbone.get("normalize_before", False):
+        norms.append("final_layer_norm")
+    shapes.update({f"{norm}.{part}": (d,) for norm in norms for part in ("gamma", "beta")})
+    if classifier is not None:
+        hidden = classifier.get("hidden_dim") or d
+        for name, (fan_in, fan_out) in {"head.pooled_dense": (d, hidden),
+                                        "head.logits": (hidden, classifier["num_classes"])}.items():
+            shapes.update({f"{name}.kernel": (fan_in, fan_out), f"{name}.bias": (fan_out,)})
+    return shapes
+
+
 def new_config(backbone_config, classifier_config=None, preprocessor_config=None, tokenizer_config=None):
     return {
         "format": FORMAT_NAME,

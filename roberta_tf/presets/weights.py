@@ -1,6 +1,7 @@
 """Named weights <-> safetensors files and model variables, with checks that name the key."""
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -60,26 +61,57 @@ def assign(variables, arrays, source, allow_unused=(), consume=False):
     error, because it means the source was built for a different architecture. With
     `consume=True` each array is removed from `arrays` once assigned, so a converter's peak
     memory stays near one copy of the weights plus the model's variables."""
-    missing = [name for name in variables if name not in arrays]
-    if missing:
-        raise PresetError(f"{source}: missing weights {_first(missing)}.")
-    unused = [name for name in arrays if name not in variables and not name.startswith(tuple(allow_unused))]
-    if unused:
-        raise PresetError(f"{source}: weights with no place in this model: {_first(unused)}.")
-    for name, variable in variables.items():  # check everything before changing anything
-        value = arrays[name]
-        if tuple(value.shape) != tuple(variable.shape):
-            raise PresetError(
-                f"{source}: weight {name!r} has shape {tuple(value.shape)}, the model expects {tuple(variable.shape)}."
-            )
-        if not np.issubdtype(value.dtype, np.floating):
-            raise PresetError(f"{source}: weight {name!r} has dtype {value.dtype}, expected a float type.")
+    check_layout({name: tuple(v.shape) for name, v in variables.items()},
+                 {name: (tuple(value.shape), value.dtype.kind) for name, value in arrays.items()}, source, allow_unused)
+    for name in variables:  # every value is checked before any variable changes
+        if not np.isfinite(arrays[name]).all():
+            raise PresetError(f"{source}: weight {name!r} holds NaN or infinite values: a broken or corrupted checkpoint.")
     # Smallest first: each assign makes a temporary copy of its tensor, and by the time the
     # largest (the token embedding) goes in, the other consumed arrays are already freed.
     for name in sorted(variables, key=lambda n: arrays[n].size):
         variables[name].assign(np.asarray(arrays[name]).astype(variables[name].dtype.as_numpy_dtype, copy=False))
         if consume:
             del arrays[name]
+
+
+def check_layout(expected, found, source, allow_unused=()):
+    """Raises `PresetError` naming the weight unless `found` ({name: (shape, numpy dtype kind)})
+    gives every name of `expected` ({name: shape}) with its exact shape and a float dtype, and
+    nothing else but names starting with a prefix in `allow_unused`. Used on a file's header
+    before the model is built (`read_layout`) and on the arrays before they are assigned."""
+    missing = [name for name in expected if name not in found]
+    if missing:
+        raise PresetError(f"{source}: missing weights {_first(missing)}.")
+    unused = [name for name in found if name not in expected and not name.startswith(tuple(allow_unused))]
+    if unused:
+        raise PresetError(f"{source}: weights with no place in this model: {_first(unused)}.")
+    for name, shape in expected.items():
+        found_shape, kind = found[name]
+        if tuple(found_shape) != tuple(shape):
+            raise PresetError(f"{source}: weight {name!r} has shape {tuple(found_shape)}, the model expects {tuple(shape)}.")
+        if kind != "f":
+            raise PresetError(f"{source}: weight {name!r} is not a float tensor.")
+
+
+def read_layout(path):
+    """{name: (shape, numpy dtype kind)} from a safetensors file's header alone (nothing else is
+    read), so a preset's weights are checked against its config before a model is built."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 0 < size <= min(_MAX_HEADER_BYTES, os.path.getsize(path) - 8):
+                raise ValueError(f"a header of {size} bytes")
+            header = json.loads(f.read(size))
+        return {name: (tuple(entry["shape"]), _KIND_OF.get(entry["dtype"], "?"))
+                for name, entry in header.items() if name != "__metadata__"}
+    except FileNotFoundError:
+        raise PresetError(f"{path}: not found.") from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as error:
+        raise PresetError(f"{path}: not a readable safetensors file ({type(error).__name__}).") from None
+
+
+_MAX_HEADER_BYTES = 100 * 2**20  # safetensors' own limit
+_KIND_OF = {"F16": "f", "BF16": "f", "F32": "f", "F64": "f"}
 
 
 def _first(names, limit=5):
