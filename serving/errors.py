@@ -5,11 +5,31 @@ reset (a server restarting, a pod not yet listening), HTTP 503 / gRPC UNAVAILABL
 answer when its batching queue is full or the model is not loaded yet) and HTTP 429 (a proxy or
 gateway rate limit). Not retried: timeouts (a stalled server would cost `timeout` again on every
 attempt and an overloaded one would get more load) and every other error, which repeating
-would not change (bad input, unknown model or signature).
+would not change (bad input, unknown model or signature). With a `deadline` (the REST client's
+one deadline per call), no retry starts whose backoff would end past it.
+
+Credentials in URLs (`http://user:password@host`) never reach a message: `ServingError` redacts
+them (`http://user:***@host`) in its message and endpoint, whatever produced the text.
 """
 
 import random
+import re
 import time
+
+# scheme://userinfo@ ; the userinfo runs to the last "@" before the host's end, as urllib splits it.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@")
+
+
+def redact_credentials(text):
+    """`text` with every URL's userinfo hidden: `user:password@` -> `user:***@`, `token@` -> `***@`."""
+    if not isinstance(text, str):
+        return text
+
+    def hide(match):
+        user, colon, _ = match.group(2).partition(":")
+        return f"{match.group(1)}{user}:***@" if colon else f"{match.group(1)}***@"
+
+    return _URL_USERINFO.sub(hide, text)
 
 
 class ServingError(Exception):
@@ -17,7 +37,7 @@ class ServingError(Exception):
 
     Attributes:
         message: the server's error message (TF Serving's `error` field or gRPC details), or a
-            description of the transport failure.
+            description of the transport failure. URL credentials are redacted, here and in `endpoint`.
         code: canonical status name, the same vocabulary for REST and gRPC ("INVALID_ARGUMENT",
             "NOT_FOUND", "UNAVAILABLE", "DEADLINE_EXCEEDED", ...).
         status: the HTTP status for REST errors with a response, else None.
@@ -28,15 +48,15 @@ class ServingError(Exception):
 
     def __init__(self, message, *, code="UNKNOWN", status=None, retryable=False, endpoint=None, model=None,
                  signature=None, attempts=1):
-        self.message = message
+        self.message = redact_credentials(message)
         self.code = code
         self.status = status
         self.retryable = retryable
-        self.endpoint = endpoint
+        self.endpoint = redact_credentials(endpoint)
         self.model = model
         self.signature = signature
         self.attempts = attempts
-        super().__init__(message)
+        super().__init__(self.message)
 
     def __str__(self):
         what = self.model or "?"
@@ -48,11 +68,12 @@ class ServingError(Exception):
         return f"TF Serving request to model {what}{where} failed{tries}: {self.code}{status}: {self.message}"
 
 
-def call_with_retries(attempt, *, retries, backoff, sleep=time.sleep):
+def call_with_retries(attempt, *, retries, backoff, sleep=time.sleep, deadline=None, clock=time.monotonic):
     """Returns `attempt()`, retrying up to `retries` times while it raises a retryable `ServingError`.
 
     The n-th retry waits `backoff * 2**n` seconds scaled by a random factor in [0.5, 1], so many
-    clients that failed together (a server restart) do not come back in lockstep.
+    clients that failed together (a server restart) do not come back in lockstep. With a
+    `deadline` (a `clock()` time), the last error is raised instead of a wait that would reach it.
     """
     for retry in range(retries + 1):
         try:
@@ -61,5 +82,8 @@ def call_with_retries(attempt, *, retries, backoff, sleep=time.sleep):
             error.attempts = retry + 1
             if not error.retryable or retry == retries:
                 raise
-        sleep(backoff * 2**retry * random.uniform(0.5, 1.0))
+            pause = backoff * 2**retry * random.uniform(0.5, 1.0)
+            if deadline is not None and clock() + pause >= deadline:
+                raise
+        sleep(pause)
     raise AssertionError("unreachable")

@@ -6,6 +6,8 @@ import functools
 import http.server
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -21,6 +23,7 @@ from preset_helpers import (  # noqa: F401 (fixtures)
     small_backbone,
 )
 from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
+from roberta_tf.presets import hub as hub_module
 from roberta_tf.presets import registry
 from roberta_tf.presets.preset_format import PresetError
 
@@ -43,16 +46,21 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def serve():
-    """`serve(root)` or `serve(handler=...)` -> a running ThreadingHTTPServer on 127.0.0.1."""
+    """`serve(root)` or `serve(handler=...)` -> a running ThreadingHTTPServer on 127.0.0.1;
+    `tls=(certificate, key)` serves HTTPS."""
     servers = []
 
-    def start(root=None, handler=None):
+    def start(root=None, handler=None, tls=None):
         requests = []
         if handler is None:
             handler = functools.partial(type("Handler", (_QuietHandler,), {"requests": requests}), directory=str(root))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         server.requests = requests
-        server.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+        server.endpoint = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return server
@@ -291,6 +299,290 @@ def test_truncated_download_is_an_error_and_leaves_no_partial_file(serve, monkey
 def test_malformed_hf_handle():
     with pytest.raises(PresetError, match="hf://owner/name"):
         RobertaBackbone.from_preset("hf://no-slash")
+
+
+# === Hardening (issue 11): redirects, revisions and paths, sizes, deadlines ===
+
+
+class _Answering(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a small JSON body and records (path, headers)."""
+
+    requests = None
+    body = b'{"model_type": "roberta"}'
+
+    def do_GET(self):
+        self.requests.append((self.path, dict(self.headers)))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _answering(serve, body=None):
+    requests = []
+    attributes = {"requests": requests} if body is None else {"requests": requests, "body": body}
+    server = serve(handler=type("Answering", (_Answering,), attributes))
+    server.requests = requests
+    return server
+
+
+def _redirecting(serve, target, same_origin_prefix=None):
+    """A server that records (path, headers) and redirects every GET to `target` + path; paths under
+    `same_origin_prefix` (old, new) first go to new on this server (a renamed repository)."""
+    requests = []
+
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append((self.path, dict(self.headers)))
+            self.send_response(302)
+            if same_origin_prefix and self.path.startswith(same_origin_prefix[0]):
+                self.send_header("Location", same_origin_prefix[1] + self.path[len(same_origin_prefix[0]):])
+            else:
+                self.send_header("Location", target + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    return requests, Redirecting
+
+
+def test_token_is_kept_on_same_origin_redirects_and_dropped_when_leaving_the_origin(serve, hub_root, monkeypatch):
+    """The hub redirects LFS files to a CDN on another host: the token must not follow. A renamed
+    repository redirects on the hub itself: the token must (private repositories)."""
+    cdn = serve(hub_root)  # another port of 127.0.0.1: another origin
+    first_requests, handler = _redirecting(serve, cdn.endpoint, same_origin_prefix=("/owner/old/", "/owner/name/"))
+    first = serve(handler=handler)
+    monkeypatch.setenv("HF_ENDPOINT", first.endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
+    directory = hub_module.download("owner/old", ["config.json"])
+    assert (directory / "config.json").is_file()
+    assert [path for path, _ in first_requests] == ["/owner/old/resolve/main/config.json",
+                                                    "/owner/name/resolve/main/config.json"]
+    assert all(headers.get("Authorization") == "Bearer hf_secret_token" for _, headers in first_requests)
+    assert [path for path, _ in cdn.requests] == ["/owner/name/resolve/main/config.json"]
+    assert [headers.get("Authorization") for _, headers in cdn.requests] == [None]
+
+
+def test_no_redirect_to_other_schemes(serve, monkeypatch, tmp_path):
+    _, handler = _redirecting(serve, "ftp://127.0.0.1:9")
+    monkeypatch.setenv("HF_ENDPOINT", serve(handler=handler).endpoint)
+    with pytest.raises(PresetError, match="redirect"):
+        hub_module.download("owner/name", ["config.json"])
+    assert _cached_files(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def tls_certificate(tmp_path_factory):
+    """(certificate, key) for 127.0.0.1, self-signed with the openssl command (skip without it)."""
+    directory = tmp_path_factory.mktemp("tls")
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    try:
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+            check=True, capture_output=True, timeout=60,
+        )
+    except (OSError, subprocess.CalledProcessError) as error:
+        pytest.skip(f"cannot make a local TLS certificate with openssl: {error}")
+    return certificate, key
+
+
+def test_https_to_http_redirect_is_refused(serve, hub_root, tls_certificate, monkeypatch, tmp_path):
+    """A real local TLS server (its self-signed certificate trusted through SSL_CERT_FILE)."""
+    plain = serve(hub_root)
+    _, handler = _redirecting(serve, plain.endpoint)
+    secure = serve(handler=handler, tls=tls_certificate)
+    served = serve(hub_root, tls=tls_certificate)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token")
+    monkeypatch.setenv("HF_ENDPOINT", served.endpoint)  # the TLS set-up itself works
+    assert (hub_module.download("owner/name", ["config.json"]) / "config.json").is_file()
+    monkeypatch.setenv("HF_ENDPOINT", secure.endpoint)
+    with pytest.raises(PresetError, match="from HTTPS to plain HTTP") as error:
+        hub_module.download("owner/name", ["config.json"], revision="v1")
+    assert plain.endpoint in str(error.value)
+    assert plain.requests == []
+    assert not (_cache(tmp_path) / "hub" / "owner--name" / "v1" / "config.json").exists()
+
+
+@pytest.mark.parametrize("handle", [
+    "hf://owner/name@../../x", "hf://owner/name@/abs", "hf://owner/name@..", "hf://owner/name@.",
+    "hf://owner/name@a/../b", "hf://owner/name@a/./b", "hf://owner/name@a//b", "hf://owner/name@a/",
+    "hf://owner/name@.hidden", "hf://owner/name@a\\b", "hf://owner/name@..\\x", "hf://owner/name@a\x00b",
+    "hf://owner/name@a\nb", "hf://owner/name@a b", "hf://owner/name@a:b", "hf://owner/name@" + "x" * 256,
+    "hf://owner/..", "hf://owner/a..b", "hf://own--er/name", "hf://owner/-name",
+])
+def test_unsafe_handles_are_refused(handle):
+    with pytest.raises(PresetError, match="Revision|hf://owner/name"):
+        hub_module.parse_handle(handle)
+
+
+@pytest.mark.parametrize("handle,revision", [
+    ("hf://owner/name", "main"), ("hf://owner/name@v1.0", "v1.0"), ("hf://owner/name@refs/pr/3", "refs/pr/3"),
+    ("hf://owner/name@" + "0123456789abcdef" * 2 + "01234567", "0123456789abcdef" * 2 + "01234567"),
+    ("hf://FacebookAI/xlm-roberta-large@my_branch-2", "my_branch-2"),
+])
+def test_revisions_that_are_commits_branches_or_tags(handle, revision):
+    assert hub_module.parse_handle(handle)[1] == revision
+
+
+@pytest.mark.parametrize("revision", ["../../../escaped", "ABSOLUTE"])
+def test_escaping_revision_writes_nothing_outside_the_cache(serve, revision, monkeypatch, tmp_path):
+    server = _answering(serve)
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    outside = tmp_path / "escaped"
+    if revision == "ABSOLUTE":
+        revision = str(outside)  # "@/abs", kept under tmp_path in case it is not refused
+    with pytest.raises(PresetError, match="(?i)revision"):
+        RobertaBackbone.from_preset(f"hf://owner/name@{revision}")
+    with pytest.raises(PresetError, match="(?i)revision"):
+        hub_module.download("owner/name", ["config.json"], revision=revision)
+    assert not outside.exists()
+    assert server.requests == []
+    assert _cached_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("filename", ["../../../escaped.json", "/abs.json", "a/../../b.json", "a\\b.json", ""])
+def test_file_names_cannot_leave_the_cache(serve, filename, monkeypatch, tmp_path):
+    server = _answering(serve)
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    if filename == "/abs.json":
+        filename = str(tmp_path / "abs.json")
+    with pytest.raises(PresetError, match="(?i)file name"):
+        hub_module.download("owner/name", [filename])
+    assert not (tmp_path / "escaped.json").exists() and not (tmp_path / "abs.json").exists()
+    assert server.requests == []
+
+
+def test_a_symlink_in_the_cache_that_leaves_it_is_refused(serve, monkeypatch, tmp_path):
+    server = _answering(serve)
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repository = _cache(tmp_path) / "hub" / "owner--name"
+    repository.mkdir(parents=True)
+    (repository / "main").symlink_to(outside)
+    with pytest.raises(PresetError, match="outside the cache"):
+        hub_module.download("owner/name", ["config.json"])
+    assert list(outside.iterdir()) == []
+
+
+def test_the_cache_root_itself_may_be_a_symlink(serve, monkeypatch, tmp_path):
+    server = _answering(serve)
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "disk")
+    monkeypatch.setenv("ROBERTA_TF_CACHE", str(tmp_path / "linked"))
+    hub_module.download("owner/name", ["config.json"], revision="refs/pr/3")
+    assert (tmp_path / "disk" / "hub" / "owner--name" / "refs" / "pr" / "3" / "config.json").is_file()
+    assert server.requests[0][0] == "/owner/name/resolve/refs%2Fpr%2F3/config.json"
+
+
+def test_default_size_limits_fit_real_checkpoints():
+    weights = hub_module.download_limits("model.safetensors")
+    assert weights.max_bytes >= 3 * 10**9  # xlm-roberta-large: 2.24 GB; roberta-large 1.42 GB
+    assert hub_module.download_limits("pytorch_model.bin").max_bytes == weights.max_bytes
+    for name in ("config.json", "vocab.json", "merges.txt", "tokenizer.json", "sentencepiece.bpe.model"):
+        limits = hub_module.download_limits(name)
+        assert 20 * 10**6 < limits.max_bytes < 40 * 10**6, name  # xlm-roberta's tokenizer.json: 17 MB
+        assert limits.deadline < weights.deadline, name
+
+
+def _oversized(serve, size, content_length):
+    class Oversized(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"  # without Content-Length the body ends when the connection closes
+
+        def do_GET(self):
+            self.send_response(200)
+            if content_length:
+                self.send_header("Content-Length", str(size))
+            self.end_headers()
+            try:
+                self.wfile.write(b" " * size)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    return serve(handler=Oversized)
+
+
+@pytest.mark.parametrize("content_length", [True, False], ids=["content-length", "streamed"])
+def test_oversized_file_is_refused_without_a_partial_file(serve, content_length, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_ENDPOINT", _oversized(serve, 200_000, content_length).endpoint)
+    monkeypatch.setenv("ROBERTA_TF_HUB_MAX_FILE_BYTES", "1000")
+    with pytest.raises(PresetError, match="ROBERTA_TF_HUB_MAX_FILE_BYTES") as error:
+        RobertaBackbone.from_preset("hf://owner/name")
+    assert "config.json" in str(error.value) and "1000 bytes" in str(error.value)
+    assert _cached_files(tmp_path) == []
+
+
+def test_weights_have_their_own_size_limit(serve, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_ENDPOINT", _oversized(serve, 5000, True).endpoint)
+    monkeypatch.setenv("ROBERTA_TF_HUB_MAX_WEIGHTS_BYTES", "4000")
+    directory = hub_module.download("owner/name", ["config.json"])  # 5000 bytes: under the small-file limit
+    assert (directory / "config.json").stat().st_size == 5000
+    with pytest.raises(PresetError, match="ROBERTA_TF_HUB_MAX_WEIGHTS_BYTES"):
+        hub_module.download("owner/name", ["model.safetensors"])
+    assert _cached_files(tmp_path) == ["hub/owner--name/main/config.json"]
+
+
+@pytest.mark.parametrize("name,value", [("ROBERTA_TF_HUB_MAX_FILE_BYTES", "lots"),
+                                        ("ROBERTA_TF_HUB_FILE_DEADLINE", "-1"),
+                                        ("ROBERTA_TF_HUB_TIMEOUT", "soon")])
+def test_invalid_limit_variables_are_named(name, value, monkeypatch):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(PresetError, match=name):
+        hub_module.download("owner/name", ["config.json"])
+
+
+def _trickling(serve, where):
+    """Sends 1 byte every 0.1 s: of the body (`where="body"`) or of the headers (`"headers"`)."""
+
+    class Trickling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            try:
+                if where == "headers":
+                    self.wfile.write(b"HTTP/1.0 200 OK\r\n")
+                    for byte in b"X-Slow: " + b"x" * 40:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", "40")
+                self.end_headers()
+                self.wfile.flush()
+                for _ in range(40):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    return serve(handler=Trickling)
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_trickling_hub_hits_the_overall_deadline(serve, where, monkeypatch, tmp_path):
+    """Each read returns within ROBERTA_TF_HUB_TIMEOUT (5 s here); only an overall deadline stops it."""
+    monkeypatch.setenv("HF_ENDPOINT", _trickling(serve, where).endpoint)
+    monkeypatch.setenv("ROBERTA_TF_HUB_FILE_DEADLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(PresetError, match="ROBERTA_TF_HUB_FILE_DEADLINE") as error:
+        hub_module.download("owner/name", ["config.json"])
+    assert time.monotonic() - start < 2
+    assert "/owner/name/resolve/main/config.json" in str(error.value)
+    assert _cached_files(tmp_path) == []
 
 
 # === The registry ===

@@ -343,21 +343,31 @@ def test_model_status_parses_from_rest_and_grpc_alike():
 # RestClient against local stand-in servers.
 
 
+class RecordedCalls(list):
+    def __init__(self):
+        super().__init__()
+        self.headers = []
+
+
 @pytest.fixture
 def rest_server():
-    """`rest_server(respond)` -> (base_url, calls); `respond(method, path, body)` -> (status, bytes)."""
+    """`rest_server(respond)` -> (base_url, calls); `respond(method, path, body)` -> (status, bytes) or
+    (status, bytes, headers); `calls` holds (method, path, body) and `calls.headers` each request's headers."""
     servers = []
 
     def start(respond):
-        calls = []
+        calls = RecordedCalls()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 calls.append((self.command, self.path, body))
-                status, payload = respond(self.command, self.path, body)
+                calls.headers.append(dict(self.headers))
+                status, payload, *headers = respond(self.command, self.path, body)
                 self.send_response(status)
+                for name, value in (headers[0] if headers else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -514,6 +524,181 @@ def test_client_methods_validate_arguments_before_sending():
         client.classify(["a", 3])
     with pytest.raises(ValueError, match="form must be"):
         RestClient("http://localhost:8501", form="rows")
+
+
+# ---------------------------------------------------------------------------------------------
+# RestClient hardening (issue 11): one deadline per call, a response size limit, no redirects,
+# credentials in the URL never shown.
+
+
+@pytest.fixture
+def raw_server():
+    """`raw_server(handle)` -> base_url of a ThreadingHTTPServer whose handler calls `handle(handler)`
+    for every GET and POST (after reading the request body); write errors are ignored."""
+    servers = []
+
+    def start(handle):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    handle(self)
+                except OSError:
+                    pass
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def trickle(handler, data, interval=0.1):
+    for byte in data:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(interval)
+
+
+def trickle_body(handler):
+    body = classification_body(1)
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.flush()
+    trickle(handler, body)
+
+
+def trickle_headers(handler):
+    handler.wfile.write(b"HTTP/1.0 200 OK\r\n")
+    trickle(handler, b"X-Slow: " + b"x" * 60 + b"\r\n\r\n{}")
+
+
+@pytest.mark.parametrize("handle", [trickle_body, trickle_headers], ids=["body", "headers"])
+def test_rest_client_timeout_is_one_deadline_for_the_whole_call(raw_server, handle):
+    """1 byte every 0.1 s: every read returns well within the timeout, only a deadline stops it."""
+    url = raw_server(handle)
+    start = time.monotonic()
+    with pytest.raises(ServingError) as caught:
+        RestClient(url, timeout=1, retries=3).classify(["a"])
+    elapsed = time.monotonic() - start
+    assert caught.value.code == "DEADLINE_EXCEEDED" and caught.value.attempts == 1
+    assert "1 s" in caught.value.message
+    assert 0.9 < elapsed < 1.6
+
+
+def test_rest_client_retries_stop_at_the_deadline(rest_server):
+    url, calls = rest_server(fail_then_answer(100))
+    start = time.monotonic()
+    with pytest.raises(ServingError) as caught:
+        RestClient(url, timeout=1, retries=3, backoff=0.5).classify(["a"])  # backoff alone: 1.75-3.5 s
+    assert time.monotonic() - start < 1.3
+    assert caught.value.code == "UNAVAILABLE" and caught.value.attempts == len(calls) < 4
+
+
+def test_rest_client_default_response_limit_is_generous():
+    assert RestClient("http://localhost:8501").max_response_bytes >= 64 * 2**20
+
+
+def oversized_answer(size, content_length):
+    def handle(handler):
+        handler.protocol_version = "HTTP/1.0"  # without Content-Length the body ends at close
+        handler.send_response(200)
+        if content_length:
+            handler.send_header("Content-Length", str(size))
+        handler.end_headers()
+        handler.wfile.write(b" " * size)
+
+    return handle
+
+
+@pytest.mark.parametrize("content_length", [True, False], ids=["content-length", "streamed"])
+def test_rest_client_refuses_an_oversized_response(raw_server, content_length):
+    url = raw_server(oversized_answer(200_000, content_length))
+    with pytest.raises(ServingError) as caught:
+        RestClient(url, max_response_bytes=1000, retries=3, backoff=0.01).classify(["a"])
+    error = caught.value
+    assert error.code == "RESOURCE_EXHAUSTED" and error.attempts == 1 and not error.retryable
+    assert "1000 bytes" in error.message and "max_response_bytes" in error.message
+
+
+def test_rest_client_reads_a_large_error_body_only_up_to_the_limit(raw_server):
+    def handle(handler):
+        handler.send_response(400)
+        handler.send_header("Content-Length", str(10_000_000))
+        handler.end_headers()
+        handler.wfile.write(b'{"error": "' + b"x" * 9_999_980 + b'"}')
+
+    with pytest.raises(ServingError) as caught:
+        RestClient(raw_server(handle), max_response_bytes=1000).classify(["a"])
+    assert caught.value.status == 400 and len(caught.value.message) < 2000
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_rest_client_does_not_follow_a_redirect(rest_server, status):
+    other, other_calls = rest_server(lambda *_: (200, classification_body(1)))
+    target = other + "/v1/models/roberta_classifier:predict"
+    url, calls = rest_server(lambda *_: (status, b"", {"Location": target}))
+    client = RestClient(url, retries=3, backoff=0.01)
+    with pytest.raises(ServingError) as caught:
+        client.classify(["a"])
+    error = caught.value
+    assert other_calls == [] and len(calls) == 1
+    assert error.status == status and error.attempts == 1
+    assert "redirect" in error.message and target in error.message
+    with pytest.raises(ServingError, match="redirect"):
+        client.model_status()
+    assert other_calls == []
+
+
+def assert_no_password(error, password="s3cret"):
+    for text in (str(error), repr(error), error.message, error.endpoint, *map(str, error.args)):
+        assert password not in text, text
+
+
+def test_rest_client_redacts_url_credentials_in_errors():
+    port = closed_port()
+    client = RestClient(f"http://user:s3cret@127.0.0.1:{port}", retries=0)
+    assert "s3cret" not in client.base_url and "s3cret" not in repr(vars(client).get("base_url"))
+    with pytest.raises(ServingError) as caught:
+        client.classify(["a"])
+    assert_no_password(caught.value)
+    assert caught.value.endpoint == f"http://user:***@127.0.0.1:{port}/v1/models/roberta_classifier:predict"
+    assert caught.value.code == "UNAVAILABLE"
+
+
+def test_rest_client_sends_url_credentials_as_basic_auth_and_hides_them(rest_server):
+    url, calls = rest_server(lambda *_: (400, b'{"error": "bad"}'))
+    secret_url = url.replace("http://", "http://user:s3cret@")
+    with pytest.raises(ServingError) as caught:
+        RestClient(secret_url).classify(["a"])
+    assert_no_password(caught.value)
+    assert "user:***@127.0.0.1" in str(caught.value)
+    assert calls.headers[0]["Authorization"] == "Basic dXNlcjpzM2NyZXQ="  # base64("user:s3cret")
+
+
+def test_rest_client_redacts_credentials_in_a_redirect_target(rest_server):
+    url, _ = rest_server(lambda *_: (302, b"", {"Location": "http://admin:s3cret@elsewhere.invalid/x"}))
+    with pytest.raises(ServingError) as caught:
+        RestClient(url).classify(["a"])
+    assert_no_password(caught.value)
+    assert "http://admin:***@elsewhere.invalid/x" in caught.value.message
+
+
+def test_serving_error_redacts_credentials_it_is_given():
+    error = ServingError("failed at https://u:s3cret@h:1/x and http://tok3n@h/", endpoint="http://u:s3cret@h:1/x")
+    assert error.endpoint == "http://u:***@h:1/x"
+    assert "s3cret" not in str(error) and "tok3n" not in str(error) and "s3cret" not in error.message
+    assert "http://***@h/" in error.message
 
 
 # ---------------------------------------------------------------------------------------------
