@@ -1,6 +1,13 @@
-"""The merge loop's two drivers and the whole-word cache give identical ids."""
+"""The merge loop's two drivers and the whole-word cache give identical ids.
+
+The compacting driver merges ahead (several ranks per pass, `bpe._merge_step`), the in-place
+driver one rank per pass (GPT-2's order), so their agreement checks that merging ahead is exact.
+"""
+
+import random
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import corpora
@@ -18,6 +25,24 @@ def test_compacting_and_in_place_drivers_agree(roberta_tokenizer):
     np.testing.assert_array_equal(compact[0].numpy(), in_place[0].numpy())
     # `source` may differ (any position inside the word); the words must agree.
     np.testing.assert_array_equal(tf.gather(word_ids, compact[1]).numpy(), tf.gather(word_ids, in_place[1]).numpy())
+
+
+# Alphabets whose texts merge in long chains, where merging ahead does the most.
+CHAIN_ALPHABETS = [b"0123456789", b"abcdefghijklmnopqrstuvwxyz", b"aeiounrst", b"ab", "的是不了人我在有他这".encode(),
+                   bytes(range(256)), b"=-_*#"]
+
+
+@pytest.mark.parametrize("alphabet", CHAIN_ALPHABETS, ids=lambda a: repr(a[:6]))
+def test_merging_ahead_equals_one_rank_per_pass(roberta_tokenizer, alphabet):
+    rng = random.Random(len(alphabet))
+    words = [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(300)]
+    byte_values = tf.constant([b for word in words for b in word], tf.int32)
+    word_ids = tf.constant([i for i, word in enumerate(words) for _ in word], tf.int32)
+    tables = roberta_tokenizer.byte_level_bpe.tables
+    symbols = tf.gather(tables.byte_symbol_ids, byte_values)
+    ahead, _ = bpe.merge_words(symbols, word_ids, len(words), tables, compact=True)
+    one_rank, _ = bpe.merge_words(symbols, word_ids, len(words), tables, compact=False)
+    np.testing.assert_array_equal(ahead.numpy(), one_rank.numpy())
 
 
 def test_single_text_path_equals_batch_path(roberta_tokenizer):
