@@ -1,7 +1,8 @@
 """roberta_tf's benchmarks, run from the repository root as `python -m benchmarks.NAME [flags]`.
 
 Benchmarks (each prints its table and writes NAME.json and NAME.png to --output_dir):
-  tokenizer_benchmark, model_benchmark, conversion_benchmark, serving_benchmark.
+  tokenizer_benchmark, model_benchmark, conversion_benchmark, serving_benchmark,
+  adversarial_benchmark.
 Not a benchmark: sst2_classifier (trains and caches the small SST-2 classifier that
 serving_benchmark's numerics part uses).
 
