@@ -213,6 +213,13 @@ def metadata_for(module, version, source, tokenizer_files):
         "sequence_length": module.sequence_length,
         "truncate": module.truncate,
         "tokenizer_files": {pathlib.Path(p).name: files.file_sha256(p) for p in tokenizer_files},
+        # The one way ids can differ from Hugging Face `tokenizers`: a piece of a word that no
+        # final boundary splits is merged in chunks of this many bytes (in practice, digit runs).
+        "tokenizer": {
+            "max_word_bytes": module.tokenizer.max_word_bytes,
+            "match_special_tokens": module.tokenizer.match_special_tokens,
+            "vocabulary_size": module.tokenizer.vocabulary_size(),
+        },
         "source": source,
     }
     if isinstance(module, serving_module.ClassifierServingModule):

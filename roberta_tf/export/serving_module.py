@@ -62,6 +62,10 @@ class TokenizerServingModule(tf.Module):
         with tf.control_dependencies([_assert_same_batch(text_a, text_b)]):
             return self._packed([text_a, text_b])
 
+    @property
+    def tokenizer(self):
+        return self._untracked.tokenizer
+
     def signatures(self):
         """{name: concrete function}, for `tf.saved_model.save(..., signatures=...)`."""
         return {name: getattr(self, name).get_concrete_function() for name in self.SIGNATURES}
@@ -69,7 +73,7 @@ class TokenizerServingModule(tf.Module):
     def _pack(self, texts):
         """1 or 2 string batches -> token_ids, padding_mask int32 [batch, longest row]."""
         token_ids, padding_mask = packer.pack_texts(
-            self._untracked.tokenizer, texts, self.sequence_length, truncate=self.truncate, padding="longest"
+            self.tokenizer, texts, self.sequence_length, truncate=self.truncate, padding="longest"
         )
         return token_ids, tf.cast(padding_mask, tf.int32)
 

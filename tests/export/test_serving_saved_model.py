@@ -52,6 +52,7 @@ def test_layout_and_metadata(exported, preset):
     assert metadata["precision"] == "float32" and metadata["version"] == 1
     assert set(metadata["signatures"]) == set(contract.SIGNATURES)
     assert metadata["contract"] == contract.describe()
+    assert metadata["tokenizer"] == {"max_word_bytes": 4096, "match_special_tokens": False, "vocabulary_size": 50265}
     from roberta_tf.utils.files import file_sha256
 
     for name in ("vocab.json", "merges.txt"):
