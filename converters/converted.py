@@ -43,10 +43,18 @@ class ConvertedCheckpoint:
 
     def take_arrays(self):
         """The named arrays, once: later calls raise (the caller owns and may consume them)."""
+        self._check_not_taken()
+        arrays, self.arrays = self.arrays, None
+        return arrays
+
+    def layout(self):
+        """{name: (shape, numpy dtype kind)} of the arrays, before they are taken."""
+        self._check_not_taken()
+        return {name: (array.shape, array.dtype.kind) for name, array in self.arrays.items()}
+
+    def _check_not_taken(self):
         if self.arrays is None:
             raise ConversionError(
                 f"The weights converted from {self.source.get('path')} were already loaded into a model; "
                 "convert the checkpoint again to load it twice."
             )
-        arrays, self.arrays = self.arrays, None
-        return arrays

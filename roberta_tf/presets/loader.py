@@ -240,7 +240,7 @@ def _from_converted(converted, source):
         source=str(source),
         config=config,
         read_weights=converted.take_arrays,
-        read_layout=lambda: {name: (a.shape, a.dtype.kind) for name, a in (converted.arrays or {}).items()},
+        read_layout=converted.layout,
         vocabulary=vocabulary,
         merges=merges,
         metadata={"source": converted.source},

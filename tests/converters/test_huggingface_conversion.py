@@ -108,3 +108,14 @@ def test_half_precision_checkpoints_convert_exactly(hf_classifier, tmp_path, dty
     with torch.inference_mode():
         expected = reference(input_ids=torch.from_numpy(ids).long(), attention_mask=torch.from_numpy(mask)).logits.numpy()
     assert np.abs(classifier.predict(TEXTS, verbose=0) - expected).max() <= 1e-5
+
+
+def test_a_converted_checkpoint_loads_once_with_a_clear_error_after(hf_classifier, tmp_path):
+    from roberta_tf.converters import huggingface
+    from roberta_tf.converters.layout import ConversionError
+    from roberta_tf.models import RobertaTextClassifier
+
+    converted = huggingface.convert(hf_fixtures.checkpoint_dir(hf_classifier, tmp_path / "hf"))
+    RobertaTextClassifier.from_preset(converted, preprocessor=None)
+    with pytest.raises(ConversionError, match="already loaded into a model"):
+        RobertaTextClassifier.from_preset(converted, preprocessor=None)
