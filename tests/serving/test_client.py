@@ -349,6 +349,20 @@ class RecordedCalls(list):
         self.headers = []
 
 
+def _serve(servers, handler_class):
+    """Starts a local HTTP server for `handler_class` (added to `servers`); returns its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    servers.append(server)
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _stop(servers):
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def rest_server():
     """`rest_server(respond)` -> (base_url, calls); `respond(method, path, body)` -> (status, bytes) or
@@ -378,15 +392,10 @@ def rest_server():
             def log_message(self, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", calls
+        return _serve(servers, Handler), calls
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    _stop(servers)
 
 
 def classification_body(count=2, form="inputs"):
@@ -551,15 +560,10 @@ def raw_server():
             def log_message(self, *args):
                 pass
 
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return _serve(servers, Handler)
 
     yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    _stop(servers)
 
 
 def trickle(handler, data, interval=0.1):
