@@ -81,11 +81,59 @@ INPUT_DTYPES = {name: signature.input_dtypes for name, signature in CONTRACT.ite
 OUTPUT_DTYPES = {name: signature.output_dtypes for name, signature in CONTRACT.items()}
 
 
-def describe(signatures=SIGNATURES):
-    """The contract as text (one block per signature), for help texts and docs."""
+# === The TFLite model's contract (`roberta-tf export tflite`) ===
+# One text (or pair) per invocation, as apps classify: batch 1, the interpreter resized to the
+# text's byte count (or a fixed buffer whose tail is padding). No string tensors: an app passes
+# the text's UTF-8 bytes and reads label names from the model's metadata.
+
+_UTF8_BYTES = Tensor("utf8_bytes", "int32", ("bytes",),
+                     "the text's UTF-8 bytes, each 0..255; negative values are padding and ignored")
+_UTF8_BYTES_A = Tensor("utf8_bytes_a", "int32", ("bytes_a",), "the first segment's bytes, as utf8_bytes")
+_UTF8_BYTES_B = Tensor("utf8_bytes_b", "int32", ("bytes_b",), "the second segment's bytes, as utf8_bytes")
+_ONE_ROW_PACKED = (
+    Tensor("token_ids", "int32", ("1", "length"), "<s> A </s>[</s> B </s>] then <pad> (1)"),
+    Tensor("padding_mask", "int32", ("1", "length"), "1 for tokens, 0 for padding"),
+)
+_ONE_CLASSIFICATION = (
+    Tensor("logits", "float32", ("1", "classes"), "the head's output before its activation"),
+    Tensor("probabilities", "float32", ("1", "classes"),
+           "softmax of the logits (sigmoid for one class or a sigmoid head)"),
+    Tensor("class_id", "int32", ("1",), "argmax of the logits (names: the metadata's label_names)"),
+)
+
+TFLITE_CLASSIFY = "classify"
+TFLITE_CLASSIFY_PAIRS = "classify_pairs"
+TFLITE_CLASSIFY_TOKEN_IDS = "classify_token_ids"
+
+TFLITE_CONTRACT = {
+    signature.name: signature
+    for signature in (
+        Signature(TFLITE_CLASSIFY, (_UTF8_BYTES,), _ONE_CLASSIFICATION, "classify one text given as UTF-8 bytes"),
+        Signature(TFLITE_CLASSIFY_PAIRS, (_UTF8_BYTES_A, _UTF8_BYTES_B), _ONE_CLASSIFICATION,
+                  "classify one pair (<s> a </s></s> b </s>)"),
+        Signature(TFLITE_CLASSIFY_TOKEN_IDS, _ONE_ROW_PACKED, _ONE_CLASSIFICATION,
+                  "classify one packed row (for apps that tokenize themselves)"),
+    )
+}
+# The signatures of each kind of TFLite model (`--inputs`).
+TFLITE_SIGNATURES = {
+    "utf8_bytes": (TFLITE_CLASSIFY, TFLITE_CLASSIFY_PAIRS),
+    "token_ids": (TFLITE_CLASSIFY_TOKEN_IDS,),
+}
+
+# The name of the model's metadata entry (its JSON: labels, sequence length, hashes, ...).
+TFLITE_METADATA_NAME = "roberta_tf_export"
+# The forms of the TFLite model (`--quantize`); roberta_tf.export.tflite says what each means.
+TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+
+def describe(signatures=SIGNATURES, table=None):
+    """The contract as text (one block per signature), for help texts and docs. `table`:
+    CONTRACT (default) or TFLITE_CONTRACT."""
+    table = CONTRACT if table is None else table
     lines = []
     for name in signatures:
-        signature = CONTRACT[name]
+        signature = table[name]
         lines.append(f"{name}: {signature.description}")
         for role, tensors in (("in ", signature.inputs), ("out", signature.outputs)):
             for tensor in tensors:

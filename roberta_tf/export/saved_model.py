@@ -20,7 +20,6 @@ one leaves its staging directory, which the next export removes.
 """
 
 import dataclasses
-import datetime
 import pathlib
 import tempfile
 
@@ -28,12 +27,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import roberta_tf
 from roberta_tf.export import precision as precision_lib
-from roberta_tf.export import serving_module, warmup
-from roberta_tf.models import RobertaTextClassifier, RobertaTokenizer
+from roberta_tf.export import provenance, serving_module, warmup
 from roberta_tf.preprocessing import options
-from roberta_tf.presets import loader
 from roberta_tf.contract import signatures as contract
 from roberta_tf.contract import tensors
 from roberta_tf.utils import files
@@ -101,21 +97,11 @@ def export_preset(preset, output, version=None, *, sequence_length=None, **optio
     """`export_saved_model` of a preset's classifier and tokenizer (what `roberta-tf export
     saved_model` runs). The truncation limit defaults to the preset preprocessor's
     `sequence_length`; the metadata records the preset's provenance and file hashes."""
-    contents = loader.resolve(preset)
-    classifier = RobertaTextClassifier.from_preset(contents, preprocessor=None)
-    tokenizer = RobertaTokenizer.from_preset(contents)
-    if sequence_length is None:
-        sequence_length = (contents.config.get("preprocessor") or {}).get("sequence_length")
-    preset_metadata = contents.metadata or {}
-    source = {
-        "preset": contents.source,
-        # The checkpoint the preset was converted from (converters record its SHA-256).
-        "checkpoint_sha256": (preset_metadata.get("source") or {}).get("sha256"),
-        "preset_metadata": preset_metadata or None,
-    }
+    resolved = provenance.resolve_preset(preset)
     return export_saved_model(
-        classifier, tokenizer, output, version, sequence_length=sequence_length, source=source,
-        tokenizer_files=contents.tokenizer_files(), **options,
+        resolved.classifier, resolved.tokenizer, output, version,
+        sequence_length=resolved.sequence_length if sequence_length is None else sequence_length,
+        source=resolved.source, tokenizer_files=resolved.tokenizer_files, **options,
     )
 
 
@@ -204,32 +190,13 @@ def metadata_for(module, version, source, tokenizer_files):
     """The metadata asset of an export of `module` (a serving module)."""
     metadata = {
         "format": "roberta_tf.saved_model/1",
-        "roberta_tf_version": roberta_tf.__version__,
-        "tensorflow_version": tf.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "version": version,
         "signatures": list(module.SIGNATURES),
         "contract": contract.describe(module.SIGNATURES),
-        "sequence_length": module.sequence_length,
-        "truncate": module.truncate,
-        "tokenizer_files": {pathlib.Path(p).name: files.file_sha256(p) for p in tokenizer_files},
-        # The one way ids can differ from Hugging Face `tokenizers`: a piece of a word that no
-        # final boundary splits is merged in chunks of this many bytes (in practice, digit runs).
-        "tokenizer": {
-            "max_word_bytes": module.tokenizer.max_word_bytes,
-            "match_special_tokens": module.tokenizer.match_special_tokens,
-            "vocabulary_size": module.tokenizer.vocabulary_size(),
-        },
-        "source": source,
+        **provenance.common_metadata(module, source, tokenizer_files),
     }
     if isinstance(module, serving_module.ClassifierServingModule):
-        metadata.update(
-            label_names=module.label_names,
-            num_classes=module.num_classes,
-            multi_label=module.multi_label,
-            precision=module.precision,
-            jit_compile=module.jit_compile,
-        )
+        metadata.update(precision=module.precision, jit_compile=module.jit_compile)
     return metadata
 
 

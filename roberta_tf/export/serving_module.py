@@ -146,12 +146,18 @@ class ClassifierServingModule(TokenizerServingModule):
         logits = self._model({"token_ids": token_ids, "padding_mask": padding_mask}, training=False)
         return tf.cast(logits, tf.float32)
 
-    def _classify(self, token_ids, padding_mask):
+    def classification(self, token_ids, padding_mask):
+        """The numeric outputs (logits, probabilities, class_id) of packed rows; the TFLite
+        model's signatures return these."""
         logits = self._encode(token_ids, padding_mask)
         probabilities = tf.sigmoid(logits) if self.multi_label else tf.nn.softmax(logits, axis=-1)
         class_id = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        class_name = tf.gather(tf.constant(self.label_names, tf.string), class_id)
-        return {"logits": logits, "probabilities": probabilities, "class_id": class_id, "class_name": class_name}
+        return {"logits": logits, "probabilities": probabilities, "class_id": class_id}
+
+    def _classify(self, token_ids, padding_mask):
+        outputs = self.classification(token_ids, padding_mask)
+        outputs["class_name"] = tf.gather(tf.constant(self.label_names, tf.string), outputs["class_id"])
+        return outputs
 
     def _check_ids(self, token_ids, padding_mask):
         """Clear errors for ids a client packed itself (else Gather's "indices not in [0, N)")."""

@@ -35,7 +35,7 @@ def _texts(count, offset=0):
     return [SENTENCES[(offset + i) % len(SENTENCES)] for i in range(count)]
 
 
-def _long_text(sequence_length):
+def long_text(sequence_length):
     """A text of more than `sequence_length` tokens (every word is at least one token)."""
     words = " ".join(SENTENCES).split()
     return " ".join(words[i % len(words)] for i in range(sequence_length + 8))
@@ -53,7 +53,7 @@ def warmup_inputs(module):
     requests = []
     for batch in (1, 8, 32):
         requests.append((contract.CLASSIFY, {"text": _texts(batch)}))
-    requests.append((contract.CLASSIFY, {"text": [_long_text(module.sequence_length)]}))
+    requests.append((contract.CLASSIFY, {"text": [long_text(module.sequence_length)]}))
     for batch in (1, 8):
         requests.append((contract.CLASSIFY_PAIRS, {"text_a": _texts(batch), "text_b": _texts(batch, offset=3)}))
     requests.append((contract.TOKENIZE, {"text": _texts(4)}))

@@ -1,4 +1,5 @@
-"""Atomic directories (presets, SavedModel versions) and file hashes: the one place for both.
+"""Atomic directories (presets, SavedModel versions), atomic files (TFLite models) and file
+hashes: the one place for them.
 
 `atomic_directory` rules, for every writer of a directory that another process may read
 (TF Serving polling a model base path, a loader reading a preset):
@@ -19,6 +20,10 @@
   removed, so a reader sees the old or the new directory, never a mixture.
 - Modes: the staging directory is created like `mkdir` (0o777 minus the umask), not 0o700 as
   `tempfile.mkdtemp` would, so a server running as another user can read what was written.
+
+`atomic_file` follows the same rules for one file: it is written at `PARENT/.tmp-KIND-PID-*`
+and renamed over the target (`os.replace`, atomic on POSIX) only when the block succeeds; an
+existing target is refused unless `overwrite=True`.
 """
 
 import contextlib
@@ -73,13 +78,47 @@ def atomic_directory(target, *, kind, overwrite=False):
         raise
 
 
+@contextlib.contextmanager
+def atomic_file(target, *, kind, overwrite=False):
+    """Yields a staging path (pathlib.Path, not yet created) beside `target`; what the block
+    writes there becomes `target` when the block ends without an exception. (The block
+    creates it with `open`/`write_bytes`, so its mode follows the umask, unlike mkstemp's.)"""
+    target = pathlib.Path(target).absolute()
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory; give a file name.")
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; refusing to replace it (overwrite it explicitly).")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_staging(target.parent)
+    staging = target.parent / staging_name(kind)
+    try:
+        yield staging
+        os.replace(staging, target)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+
+
+def directory_sha256(directory):
+    """Hex SHA-256 over a directory's files (relative names and contents, in sorted order):
+    one hash that changes when any file of a preset changes."""
+    digest = hashlib.sha256()
+    root = pathlib.Path(directory)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(root).as_posix()}\0{file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def remove_dead_staging(parent):
-    """Removes staging (and moved-aside) directories in `parent` whose writer is gone."""
+    """Removes staging (and moved-aside) directories and files in `parent` whose writer is gone."""
     for path in pathlib.Path(parent).iterdir():
         match = _STAGING_NAME.match(path.name)
-        if match and path.is_dir() and not _process_alive(int(match.group(1))):
+        if match and not _process_alive(int(match.group(1))):
             logging.info("Removing %s, left by an interrupted writer.", path)
-            shutil.rmtree(path, ignore_errors=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def _check_target(target, overwrite):

@@ -369,7 +369,7 @@ def test_cli_exports_the_next_version(preset, tmp_path, capsys):
     assert metadata["source"]["checkpoint_sha256"] == "5e" * 32
     assert main.main(["roberta-tf", "export", "saved_model", f"--preset={preset}", f"--output={base}", "--version=1"]) == 1
     assert "immutable" in capsys.readouterr().err
-    assert main.main(["roberta-tf", "export", "tflite", f"--preset={preset}", f"--output={base}"]) == 2
+    assert main.main(["roberta-tf", "export", "onnx", f"--preset={preset}", f"--output={base}"]) == 2  # no such mode
     assert main.main(["roberta-tf", "export", "saved_model", f"--output={base}"]) == 2
     assert "--preset" in capsys.readouterr().err
     assert saved_model.versions(base) == [1]

@@ -24,7 +24,7 @@ LAYERS = (
     ("converters",),  # checkpoints -> ConvertedCheckpoint (config, named arrays, vocabulary)
     ("presets",),  # preset directories, hub downloads, resolution; loaders take the class to build
     ("models",),  # the keras-hub API classes
-    ("export", "serving"),  # exporters / TF Serving clients + deployment files: beside each other
+    ("export", "serving", "lite"),  # exporters / TF Serving clients + deployment files / TFLite runtime
     ("cli",),  # the roberta-tf command
 )
 RANK = {package: rank for rank, names in enumerate(LAYERS) for package in names}

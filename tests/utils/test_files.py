@@ -1,4 +1,4 @@
-"""`atomic_directory`: the rules in its module docstring, one test each."""
+"""`atomic_directory` and `atomic_file`: the rules in the module docstring, one test each."""
 
 import os
 import stat
@@ -69,3 +69,48 @@ def test_staging_of_dead_writers_is_removed_and_live_writers_are_left_alone(tmp_
 def test_file_sha256(tmp_path):
     (tmp_path / "f").write_bytes(b"abc")
     assert files.file_sha256(tmp_path / "f") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_atomic_file_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "models" / "model.tflite"
+    with pytest.raises(RuntimeError):
+        with files.atomic_file(target, kind="tflite") as staging:
+            staging.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    with files.atomic_file(target, kind="tflite") as staging:
+        assert staging.parent == target.parent and staging.name.startswith(".tmp-tflite-")
+        staging.write_bytes(b"whole")
+    assert target.read_bytes() == b"whole" and [p.name for p in target.parent.iterdir()] == ["model.tflite"]
+
+
+def test_atomic_file_refuses_to_replace_unless_asked(tmp_path):
+    target = tmp_path / "model.tflite"
+    target.write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        with files.atomic_file(target, kind="tflite"):
+            pass
+    with files.atomic_file(target, kind="tflite", overwrite=True) as staging:
+        staging.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    with pytest.raises(IsADirectoryError):
+        with files.atomic_file(tmp_path, kind="tflite"):
+            pass
+
+
+def test_atomic_file_removes_files_of_dead_writers(tmp_path):
+    dead = tmp_path / ".tmp-tflite-999999999-abcd1234"
+    dead.write_bytes(b"left by a killed export")
+    with files.atomic_file(tmp_path / "model.tflite", kind="tflite") as staging:
+        staging.write_bytes(b"x")
+    assert not dead.exists()
+
+
+def test_directory_sha256_changes_with_any_file(tmp_path):
+    (tmp_path / "a").write_text("1")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_text("2")
+    first = files.directory_sha256(tmp_path)
+    assert first == files.directory_sha256(tmp_path)
+    (tmp_path / "sub" / "b").write_text("3")
+    assert files.directory_sha256(tmp_path) != first

@@ -1,0 +1,389 @@
+"""Writes the TFLite model an app ships: one builtin-only `.tflite` from a text's UTF-8 bytes
+(or packed token ids) to its classification, in float32, float16, dynamic-range or int8.
+
+    export_tflite(classifier, tokenizer, "sst2.tflite", quantize="dynamic")
+    export_preset_tflite("presets/sst2", "sst2-int8.tflite", quantize="int8",
+                         calibration_texts=texts)
+
+Quantization (`QUANTIZATIONS`):
+    none      float32 weights and compute: the SavedModel's numbers (logits within 1e-4).
+    float16   float16 weights, float32 compute (half the file, about float32's numbers).
+    dynamic   int8 weights; activations quantized on the fly per matmul (a quarter of the
+              file, the fastest on CPUs with XNNPACK's int8 kernels).
+    int8      int8 weights and activations, ranges calibrated on `calibration_texts`; the ops
+              in `FLOAT_OPS` stay float (see WORKSPACE.md "TFLite" for what and why).
+The tokenizer is integer ops in every form: quantization does not touch it, so the token ids
+are exact in all four.
+
+Steps, all before anything is written: trace `TfliteClassifierModule` -> convert with
+`TFLITE_BUILTINS` only -> verify (no Flex/custom op in any subgraph; reloaded in
+`ai_edge_litert`; on `verification_texts` the outputs equal the in-process module's, within
+1e-4 for float32, labels compared and their agreement recorded otherwise) -> metadata
+(`tflite_metadata`, a named entry in the flatbuffer and a JSON file beside it) -> written
+atomically (`atomic_file`: a staging file renamed over the target).
+"""
+
+import contextlib
+import dataclasses
+import pathlib
+import random
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from roberta_tf.contract import signatures as contract
+from roberta_tf.export import provenance, tflite_metadata, tflite_ops, warmup
+from roberta_tf.export.tflite_module import TfliteClassifierModule
+from roberta_tf.preprocessing import options
+from roberta_tf.utils import files
+
+QUANTIZATIONS = contract.TFLITE_QUANTIZATIONS
+INPUTS = tuple(contract.TFLITE_SIGNATURES)
+STAGING_KIND = "tflite"
+FORMAT = "roberta_tf.tflite/1"
+# float32 TFLite runs the SavedModel's graph with other kernels: equal within float error.
+FLOAT32_TOLERANCE = 1e-4
+DEFAULT_CALIBRATION_SIZE = 300
+
+
+@dataclasses.dataclass
+class TfliteExportResult:
+    path: pathlib.Path
+    metadata_path: pathlib.Path
+    metadata: dict
+    size_bytes: int
+
+
+def metadata_path_for(path):
+    """The JSON written beside a model: `model.tflite` -> `model.tflite.json`."""
+    path = pathlib.Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def export_tflite(
+    classifier,
+    tokenizer,
+    output,
+    *,
+    inputs="utf8_bytes",
+    quantize="none",
+    calibration_texts=None,
+    sequence_length=None,
+    truncate=options.DEFAULT_TRUNCATE,
+    num_threads=None,
+    source=None,
+    tokenizer_files=(),
+    overwrite=False,
+):
+    """Converts, verifies and writes `output` (a .tflite file) and its metadata JSON.
+
+    Args:
+        classifier, tokenizer: a `RobertaTextClassifier` and its `RobertaTokenizer`.
+        output: the .tflite path. An existing file is refused unless `overwrite`.
+        inputs: "utf8_bytes" (signatures classify, classify_pairs) or "token_ids"
+            (classify_token_ids).
+        quantize: one of `QUANTIZATIONS`.
+        calibration_texts: texts (str or bytes) whose activations calibrate "int8";
+            default: `default_calibration_texts()` (generic English; pass the task's own).
+        sequence_length, truncate: as the SavedModel export (default: the model's maximum).
+        num_threads: interpreter threads used to verify (and recorded as the recommended
+            setting; default: the runtime's).
+        source, tokenizer_files: provenance recorded in the metadata.
+
+    Raises:
+        FileExistsError: `output` exists and `overwrite` is False.
+        RuntimeError: the converted model failed verification (nothing is written).
+    """
+    _check_choice("inputs", inputs, INPUTS)
+    _check_choice("quantize", quantize, QUANTIZATIONS)
+    output = pathlib.Path(output).absolute()
+    if not overwrite:  # fail before minutes of conversion, not after
+        for path in (output, metadata_path_for(output)):
+            if path.exists():
+                raise FileExistsError(f"{path} exists; refusing to replace it (overwrite it explicitly).")
+    module = TfliteClassifierModule(classifier, tokenizer, sequence_length, truncate, inputs)
+    if quantize == "int8":
+        calibration_texts = list(calibration_texts or default_calibration_texts())
+    content = convert(module, quantize, calibration_texts)
+    verification = verify_tflite(content, module, quantize, num_threads)
+    metadata = {
+        "format": FORMAT,
+        "inputs": inputs,
+        "signatures": list(module.SIGNATURES),
+        "contract": contract.describe(module.SIGNATURES, contract.TFLITE_CONTRACT),
+        **provenance.common_metadata(module.serving, source, tokenizer_files),
+        "quantization": _quantization_metadata(quantize, calibration_texts),
+        "recommended_num_threads": num_threads,
+        "operators": sorted({name for ops in tflite_ops.operator_names(content) for name in ops}),
+        "verification": verification.summary,
+    }
+    content = tflite_metadata.with_metadata(content, metadata)
+    verification.check_unchanged(content, num_threads)
+    json_path = metadata_path_for(output)
+    with files.atomic_file(json_path, kind=STAGING_KIND, overwrite=overwrite) as staging_json:
+        files.write_json(staging_json, metadata)
+        with files.atomic_file(output, kind=STAGING_KIND, overwrite=overwrite) as staging:
+            staging.write_bytes(content)
+    logging.info("Wrote %s (%s, %s, %.1f MB).", output, inputs, quantize, len(content) / 1e6)
+    return TfliteExportResult(output, json_path, metadata, len(content))
+
+
+def export_preset_tflite(preset, output, *, sequence_length=None, **kwargs):
+    """`export_tflite` of a preset's classifier and tokenizer (what `roberta-tf export tflite`
+    runs); the truncation limit defaults to the preset preprocessor's `sequence_length`."""
+    resolved = provenance.resolve_preset(preset)
+    return export_tflite(
+        resolved.classifier, resolved.tokenizer, output,
+        sequence_length=resolved.sequence_length if sequence_length is None else sequence_length,
+        source=resolved.source, tokenizer_files=resolved.tokenizer_files, **kwargs,
+    )
+
+
+# === Conversion ===
+
+
+def convert(module, quantize, calibration_texts=None):
+    """The .tflite bytes of `module` (a `TfliteClassifierModule`) in form `quantize`.
+
+    Raises:
+        RuntimeError: the model needs a Flex or custom op.
+    """
+    # Through a SavedModel with named signatures: `from_concrete_functions` names a lone
+    # function "serving_default", and the contract names every signature.
+    with tempfile.TemporaryDirectory(prefix="roberta_tf_tflite_") as scratch:
+        tf.saved_model.save(module, scratch, signatures=dict(zip(module.SIGNATURES, module.concrete_functions())))
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=list(module.SIGNATURES))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantize == "int8":
+            samples = list(calibration_samples(module, calibration_texts))
+            converter.representative_dataset = lambda: iter(samples)
+            with calibration_with_varying_shapes():
+                content = converter.convert()
+        else:
+            content = converter.convert()
+    extra = tflite_ops.non_builtin_operators(content)
+    if extra:
+        raise RuntimeError(f"The TFLite model needs non-builtin ops {extra}; it would not run without Flex.")
+    return content
+
+
+def calibration_samples(module, texts):
+    """(signature name, inputs) pairs for the calibrator: every text through every signature
+    of `module` (pairs from consecutive texts), as the app would feed them."""
+    texts = [_as_bytes(t) for t in texts]
+    if not texts:
+        raise ValueError("int8 quantization needs at least one calibration text.")
+    for i, text in enumerate(texts):
+        if module.inputs == "utf8_bytes":
+            yield contract.TFLITE_CLASSIFY, {"utf8_bytes": utf8_array(text)}
+            if i % 2 == 1:  # half as many pairs as texts: the encoder's ranges are the same
+                yield contract.TFLITE_CLASSIFY_PAIRS, {
+                    "utf8_bytes_a": utf8_array(texts[i - 1]), "utf8_bytes_b": utf8_array(text)
+                }
+        else:
+            packed = module.serving.tokenize(tf.constant([text]))
+            yield contract.TFLITE_CLASSIFY_TOKEN_IDS, {name: value.numpy() for name, value in packed.items()}
+
+
+@contextlib.contextmanager
+def calibration_with_varying_shapes():
+    """Lets the int8 calibrator take samples of different lengths.
+
+    TensorFlow's calibrator (`tensorflow/lite/python/optimize/calibrator.py`, `_feed_tensors`)
+    resizes a signature's inputs for its first sample only; a later sample of another length
+    then fails inside the model ("Given shapes, [16,768] and [8,768], are not broadcastable").
+    Texts have different lengths by nature, so each sample is fed after `Prepare(shapes)` for
+    its own shapes, which re-allocates the tensors and keeps the ranges gathered so far. That
+    is private API: if its names change, this raises rather than calibrating wrongly (a test
+    converts samples of several lengths).
+    """
+    from tensorflow.lite.python.optimize import calibrator
+
+    original = getattr(calibrator.Calibrator, "_feed_tensors", None)
+    if original is None:
+        raise RuntimeError("This TensorFlow's TFLite calibrator has no _feed_tensors; roberta_tf's int8 export needs updating.")
+
+    def feed_tensors(self, dataset_gen, resize_input):
+        for sample in dataset_gen():
+            if not (isinstance(sample, tuple) and len(sample) == 2 and isinstance(sample[1], dict)):
+                raise ValueError(f"Calibration samples are (signature name, inputs). Received: {type(sample)}")
+            if self._interpreter is None:
+                self._interpreter = calibrator.Interpreter(model_content=self._model_content)
+            signature_name, inputs = sample
+            arrays = self._create_input_array_from_dict(signature_name, inputs)
+            self._calibrator.Prepare([list(array.shape) for array in arrays], signature_name)
+            self._calibrator.FeedTensor(arrays, signature_name)
+
+    calibrator.Calibrator._feed_tensors = feed_tensors
+    try:
+        yield
+    finally:
+        calibrator.Calibrator._feed_tensors = original
+
+
+def default_calibration_texts(count=DEFAULT_CALIBRATION_SIZE, seed=0):
+    """`count` generic English review-like texts of 1 to ~60 words (recombined from
+    `warmup.SENTENCES`): enough to calibrate ranges when no task texts are given; the task's
+    own texts (`--calibration_data`) calibrate better."""
+    rng = random.Random(seed)
+    words = " ".join(warmup.SENTENCES).split()
+    texts = list(warmup.SENTENCES)
+    while len(texts) < count:
+        length = rng.choice((1, 2, 4, 8, 12, 20, 30, 45, 60))
+        start = rng.randrange(len(words))
+        texts.append(" ".join(words[(start + i) % len(words)] for i in range(length)))
+    return texts[:count]
+
+
+def read_calibration_texts(path, column=None, size=DEFAULT_CALIBRATION_SIZE, seed=0):
+    """`size` texts sampled uniformly (reservoir sampling, seeded) from a text file: whole
+    lines, or the 0-based tab-separated `column`. Bytes, so any encoding works."""
+    reservoir = []
+    rng = random.Random(seed)
+    seen = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            line = line.rstrip(b"\r\n")
+            if column is not None:
+                fields = line.split(b"\t")
+                if column >= len(fields):
+                    continue
+                line = fields[column]
+            seen += 1
+            if len(reservoir) < size:
+                reservoir.append(line)
+            else:
+                slot = rng.randrange(seen)
+                if slot < size:
+                    reservoir[slot] = line
+    if not reservoir:
+        raise ValueError(f"{path} holds no calibration texts" + (f" in column {column}" if column is not None else ""))
+    return reservoir
+
+
+# === Verification ===
+
+
+def verification_texts(sequence_length):
+    """The fixed texts every export is checked on: real sentences, an empty text, invalid
+    UTF-8, NUL bytes, non-Latin scripts and a text past the length limit."""
+    return [
+        *(s.encode() for s in warmup.SENTENCES),
+        b"",
+        b"\xff\xfe caf\xc3 invalid \x80 UTF-8",
+        b"NUL\x00bytes\x00inside",
+        "Ünïcödé — 日本語の文章です。 Привет! 🙂👍🏽".encode(),
+        warmup.long_text(sequence_length).encode(),
+    ]
+
+
+def verification_pairs(sequence_length):
+    texts = verification_texts(sequence_length)
+    return [(texts[i], texts[-1 - i]) for i in range(len(texts))]
+
+
+@dataclasses.dataclass
+class Verification:
+    outputs: list  # the checked outputs per call, to confirm the final bytes give them too
+    calls: list
+    summary: dict
+
+    def check_unchanged(self, content, num_threads):
+        """The model with metadata added answers exactly as the verified one did."""
+        runners = _signature_runners(content, num_threads)
+        for (signature_name, inputs), expected in zip(self.calls, self.outputs):
+            got = runners[signature_name](**inputs)
+            for name, value in expected.items():
+                if not np.array_equal(got[name], value):
+                    raise RuntimeError(f"Adding the metadata changed {signature_name}/{name}.")
+
+
+def verify_tflite(content, module, quantize, num_threads=None):
+    """Runs `content` in `ai_edge_litert` on the verification texts and compares it with the
+    in-process `module`. float32 must match within FLOAT32_TOLERANCE (else RuntimeError);
+    quantized forms record their label agreement and largest logit difference."""
+    runners = _signature_runners(content, num_threads)
+    calls = list(_verification_calls(module))
+    outputs, differences, agreements = [], [], []
+    for signature_name, inputs, reference in calls:
+        got = runners[signature_name](**inputs)
+        for name in ("logits", "probabilities", "class_id"):
+            if got[name].shape != reference[name].shape:
+                raise RuntimeError(f"{signature_name}/{name}: TFLite gives shape {got[name].shape}, expected {reference[name].shape}")
+        differences.append(float(np.abs(got["logits"] - reference["logits"]).max()))
+        agreements.append(bool(np.array_equal(got["class_id"], reference["class_id"])))
+        outputs.append(got)
+    worst = max(differences)
+    if quantize == "none" and (worst > FLOAT32_TOLERANCE or not all(agreements)):
+        raise RuntimeError(
+            f"The float32 TFLite model differs from the in-process model by {worst:.2e} in the logits "
+            f"(tolerance {FLOAT32_TOLERANCE}); it was not written."
+        )
+    agreement = sum(agreements) / len(agreements)
+    if agreement < 0.9:
+        logging.warning("The %s model agrees with float on only %.0f%% of the verification texts.", quantize, 100 * agreement)
+    summary = {
+        "texts": len(calls),
+        "label_agreement": agreement,
+        "max_abs_logit_difference": worst,
+        "reference": "the in-process classifier (the SavedModel's graph) on roberta_tf.export.tflite.verification_texts",
+    }
+    return Verification(outputs, [(name, inputs) for name, inputs, _ in calls], summary)
+
+
+def _verification_calls(module):
+    """(signature name, TFLite inputs, in-process reference outputs as numpy)."""
+    texts = verification_texts(module.sequence_length)
+    pairs = verification_pairs(module.sequence_length)
+    serving = module.serving
+    if module.inputs == "utf8_bytes":
+        for text in texts:
+            yield contract.TFLITE_CLASSIFY, {"utf8_bytes": utf8_array(text)}, _numpy(serving.serving_default(tf.constant([text])))
+        for a, b in pairs:
+            inputs = {"utf8_bytes_a": utf8_array(a), "utf8_bytes_b": utf8_array(b)}
+            yield contract.TFLITE_CLASSIFY_PAIRS, inputs, _numpy(serving.classify_pairs(tf.constant([a]), tf.constant([b])))
+    else:
+        for text in texts:
+            packed = {name: value.numpy() for name, value in serving.tokenize(tf.constant([text])).items()}
+            yield contract.TFLITE_CLASSIFY_TOKEN_IDS, packed, _numpy(serving.classify_token_ids(**packed))
+
+
+def _signature_runners(content, num_threads):
+    from ai_edge_litert import interpreter as litert
+
+    interpreter = litert.Interpreter(model_content=content, num_threads=num_threads)
+    return {name: interpreter.get_signature_runner(name) for name in interpreter.get_signature_list()}
+
+
+# === Helpers ===
+
+
+def utf8_array(text):
+    """A text (str or bytes) as the `utf8_bytes` input: int32 [num_bytes], each 0..255."""
+    return np.frombuffer(_as_bytes(text), np.uint8).astype(np.int32)
+
+
+def _as_bytes(text):
+    return text.encode("utf-8") if isinstance(text, str) else bytes(text)
+
+
+def _numpy(outputs):
+    return {name: value.numpy() for name, value in outputs.items() if name != "class_name"}
+
+
+def _quantization_metadata(quantize, calibration_texts):
+    metadata = {"mode": quantize}
+    if quantize == "int8":
+        metadata["calibration_texts"] = len(calibration_texts)
+    return metadata
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}")
