@@ -69,6 +69,16 @@ def main(vocab_json, merges_txt):
     check("tiny classifier exported and served", answer["probabilities"].shape == (2, 2)
           and set(answer["class_name"].numpy().tolist()) <= {b"neg", b"pos"})
 
+    from roberta_tf.export.tflite import export_tflite
+    from roberta_tf.lite import TextClassifier
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = pathlib.Path(directory) / "m.tflite"
+        export_tflite(classifier, tokenizer, path, inputs="token_ids", quantize="dynamic")
+        lite = TextClassifier(path).classify_token_ids([[0, 31414, 232, 2]], [[1, 1, 1, 1]])
+    check("tiny classifier exported to TFLite and run with roberta_tf.lite",
+          lite.probabilities.shape == (1, 2) and lite.labels[0] in ("neg", "pos"))
+
 
 if __name__ == "__main__":
     main(*sys.argv[1:])
