@@ -27,7 +27,9 @@ import contextlib
 import dataclasses
 import pathlib
 import random
+import re
 import tempfile
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -161,16 +163,55 @@ def convert(module, quantize, calibration_texts=None):
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
         if quantize == "int8":
-            samples = list(calibration_samples(module, calibration_texts))
-            converter.representative_dataset = lambda: iter(samples)
-            with calibration_with_varying_shapes():
-                content = converter.convert()
+            content = _int8_with_float_parts(converter, list(calibration_samples(module, calibration_texts)))
         else:
             content = converter.convert()
     extra = tflite_ops.non_builtin_operators(content)
     if extra:
         raise RuntimeError(f"The TFLite model needs non-builtin ops {extra}; it would not run without Flex.")
     return content
+
+
+# What the int8 model keeps in float, by op type and by the output tensor names of the
+# encoder's layers (WORKSPACE.md "TFLite for apps" has the measurements):
+# - attention internals (the per-head split, reshapes and transposes, both BATCH_MATMULs, the
+#   score scaling, the attention-bias ADD and SOFTMAX), LayerNorm (MEAN, SQUARED_DIFFERENCE,
+#   RSQRT and the affine ops), GELU and the mask-to-bias ops: in int8 these run outside
+#   XNNPACK on reference kernels, 10-40x slower than in float, and are where int8 loses
+#   accuracy (the softmax and the LayerNorm statistics need the range float gives them);
+# - the output's SOFTMAX / LOGISTIC, so probabilities have float resolution.
+# What is int8: the embeddings' GATHER, every dense layer (FULLY_CONNECTED on XNNPACK's int8
+# GEMM), the residual ADDs and the pooler.
+FLOAT_OPS = ("SOFTMAX", "LOGISTIC", "BATCH_MATMUL", "GELU", "RSQRT", "SQUARED_DIFFERENCE", "MEAN")
+FLOAT_TENSOR_NAMES = re.compile(r"/attention/(?!qkv/|output/)|layer_norm/|/Gelu|roberta_backbone/tf\.")
+
+
+def _int8_with_float_parts(converter, samples):
+    """Full-integer quantization with the parts named above kept in float. The calibrated
+    model comes from `QuantizationDebugger` (public API), the kept-float node list from its
+    tensor names; the calibration accepts samples of any length
+    (`calibration_with_varying_shapes`)."""
+    converter.representative_dataset = lambda: iter(samples)
+    debug_options = tf.lite.experimental.QuantizationDebugOptions
+    with calibration_with_varying_shapes(), _quiet_deprecated_interpreter():
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=lambda: iter(samples),
+            debug_options=debug_options(denylisted_ops=list(FLOAT_OPS)),
+        )
+        nodes = [name for name in tflite_ops.tensor_names(debugger.calibrated_model) if FLOAT_TENSOR_NAMES.search(name)]
+        if not nodes:
+            raise RuntimeError("No encoder tensor names matched FLOAT_TENSOR_NAMES; the layer names changed.")
+        debugger.options = debug_options(denylisted_ops=list(FLOAT_OPS), denylisted_nodes=nodes)
+        return debugger.get_nondebug_quantized_model()
+
+
+@contextlib.contextmanager
+def _quiet_deprecated_interpreter():
+    """The calibrator and the debugger run TF's deprecated tf.lite.Interpreter internally;
+    its warning is about their code, not the caller's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        yield
 
 
 def calibration_samples(module, texts):

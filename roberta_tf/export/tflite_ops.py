@@ -12,9 +12,17 @@ from flatbuffers import table
 CUSTOM = 32  # BuiltinOperator.CUSTOM in the TFLite schema
 # Field slots (vtable index) in schema.fbs.
 _MODEL_OPERATOR_CODES, _MODEL_SUBGRAPHS = 1, 2
-_SUBGRAPH_OPERATORS = 3
+_SUBGRAPH_TENSORS, _SUBGRAPH_OPERATORS = 0, 3
+_TENSOR_NAME = 3
 _OPERATOR_OPCODE_INDEX = 0
 _CODE_DEPRECATED_BUILTIN, _CODE_CUSTOM, _CODE_BUILTIN = 0, 1, 3
+
+
+def _checked_buffer(model_content):
+    buf = bytearray(model_content)
+    if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
+        raise ValueError("Not a TFLite flatbuffer (missing the TFL3 identifier).")
+    return buf
 
 
 def _field_offset(tab, slot):
@@ -49,9 +57,7 @@ def _builtin_names():
 
 def operator_names(model_content):
     """`[[op name, ...] per subgraph]`; custom and Flex ops appear as `CUSTOM:<custom_code>`."""
-    buf = bytearray(model_content)
-    if len(buf) < 8 or bytes(buf[4:8]) != b"TFL3":
-        raise ValueError("Not a TFLite flatbuffer (missing the TFL3 identifier).")
+    buf = _checked_buffer(model_content)
     root = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0)
     model = table.Table(buf, root)
     names = _builtin_names()
@@ -72,6 +78,18 @@ def operator_names(model_content):
         ops = _vector_of_tables(subgraph, _SUBGRAPH_OPERATORS)
         result.append([codes[_scalar(op, _OPERATOR_OPCODE_INDEX, flatbuffers.number_types.Uint32Flags, 0)] for op in ops])
     return result
+
+
+def tensor_names(model_content):
+    """The name of every tensor in every subgraph (in order, with repeats across subgraphs)."""
+    buf = _checked_buffer(model_content)
+    model = table.Table(buf, flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, 0))
+    names = []
+    for subgraph in _vector_of_tables(model, _MODEL_SUBGRAPHS):
+        for tensor in _vector_of_tables(subgraph, _SUBGRAPH_TENSORS):
+            offset = _field_offset(tensor, _TENSOR_NAME)
+            names.append(tensor.String(offset + tensor.Pos).decode("utf-8", "replace") if offset else "")
+    return names
 
 
 def non_builtin_operators(model_content):
