@@ -133,9 +133,10 @@ class _TokenIdsOut(TfliteClassifierModule):
         return {**outputs, "token_ids": tf.identity(token_ids), "padding_mask": tf.identity(padding_mask)}
 
 
-def test_utf8_model_packs_the_same_token_ids_as_the_saved_model(classifier, roberta_tokenizer, loaded):  # noqa: F811
+@pytest.mark.parametrize("quantize", ["none", "int8"])  # int8: quantization leaves the integer tokenizer alone
+def test_utf8_model_packs_the_same_token_ids_as_the_saved_model(classifier, roberta_tokenizer, loaded, quantize):  # noqa: F811
     module = _TokenIdsOut(classifier, roberta_tokenizer, sequence_length=SEQUENCE_LENGTH)
-    interpreter = litert.Interpreter(model_content=tflite.convert(module, "none"))
+    interpreter = litert.Interpreter(model_content=tflite.convert(module, quantize, sst2_sentences(20)))
     texts = sst2_sentences(30) + TEXTS + BAD_TEXTS
     classify = interpreter.get_signature_runner(contract.TFLITE_CLASSIFY)
     for text in texts:
