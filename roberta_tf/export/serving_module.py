@@ -26,6 +26,10 @@ from roberta_tf.contract import signatures as contract
 from roberta_tf.utils.untracked import Untracked
 
 
+# Where the tokenizer and packer run in an exported graph (see `TokenizerServingModule._pack`).
+TOKENIZER_DEVICE = "/device:CPU:0"
+
+
 def input_signature(signature_name):
     """The contract's inputs of `signature_name` as tf.TensorSpecs (every dimension dynamic)."""
     return [
@@ -71,11 +75,17 @@ class TokenizerServingModule(tf.Module):
         return {name: getattr(self, name).get_concrete_function() for name in self.SIGNATURES}
 
     def _pack(self, texts):
-        """1 or 2 string batches -> token_ids, padding_mask int32 [batch, longest row]."""
-        token_ids, padding_mask = packer.pack_texts(
-            self.tokenizer, texts, self.sequence_length, truncate=self.truncate, padding="longest"
-        )
-        return token_ids, tf.cast(padding_mask, tf.int32)
+        """1 or 2 string batches -> token_ids, padding_mask int32 [batch, longest row].
+
+        Pinned to the CPU (`TOKENIZER_DEVICE`): the tokenizer is hundreds of small integer
+        ops in a while loop, which on a GPU would each be a kernel launch, and some int32
+        kernels exist only on the CPU (copies back and forth). On a GPU server only the
+        encoder runs on the GPU; a CPU-only server ignores the pin (soft placement)."""
+        with tf.device(TOKENIZER_DEVICE):
+            token_ids, padding_mask = packer.pack_texts(
+                self.tokenizer, texts, self.sequence_length, truncate=self.truncate, padding="longest"
+            )
+            return token_ids, tf.cast(padding_mask, tf.int32)
 
     def _packed(self, texts):
         token_ids, padding_mask = self._pack(texts)

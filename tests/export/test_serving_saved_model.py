@@ -70,6 +70,25 @@ def test_only_core_tensorflow_ops(exported):
     assert not any(op.startswith(("RoundRobin", "WhitespaceTokenize", "Wordpiece", "Sentencepiece", "FastBert")) for op in ops)
 
 
+def test_tokenizer_and_packer_are_pinned_to_the_cpu_and_the_encoder_is_not(exported):
+    """On a GPU server only the encoder should run on the GPU (issue 14): the tokenizer's and
+    packer's nodes, loop bodies included, carry the CPU device; the encoder's carry none, so
+    the server places them. (That the pinned export answers on this CPU-only machine is what
+    every other test here checks.)"""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((exported.path / "saved_model.pb").read_bytes())
+    devices = {}
+    for function in proto.meta_graphs[0].graph_def.library.function:
+        for node in function.node_def:
+            devices.setdefault(node.op, set()).add(node.device)
+    for tokenizer_op in ("DecodePaddedRaw", "StatelessWhile", "UnsortedSegmentMin"):
+        assert devices.get(tokenizer_op) == {serving_module.TOKENIZER_DEVICE}, tokenizer_op
+    for encoder_op in ("MatMul", "BatchMatMulV2", "Softmax", "Rsqrt"):
+        assert devices.get(encoder_op) == {""}, encoder_op
+
+
 def test_saved_model_cli_lists_the_signatures(exported):
     cli = pathlib.Path(sys.executable).parent / "saved_model_cli"
     if not cli.exists():
