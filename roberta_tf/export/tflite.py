@@ -422,6 +422,7 @@ def _quantization_metadata(quantize, calibration_texts):
     metadata = {"mode": quantize}
     if quantize == "int8":
         metadata["calibration_texts"] = len(calibration_texts)
+        metadata["kept_float"] = {"ops": list(FLOAT_OPS), "tensor_names_matching": FLOAT_TENSOR_NAMES.pattern}
     return metadata
 
 

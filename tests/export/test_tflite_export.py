@@ -204,7 +204,8 @@ def test_metadata_inside_the_model_and_beside_it(exports, preset):  # noqa: F811
     assert inside == json.loads(result.metadata_path.read_text(encoding="utf-8")) == result.metadata
     assert inside["label_names"] == ["négatif", "neutral", "positive 🙂"]
     assert inside["sequence_length"] == SEQUENCE_LENGTH and inside["inputs"] == "utf8_bytes"
-    assert inside["quantization"] == {"mode": "int8", "calibration_texts": 126}
+    assert inside["quantization"]["mode"] == "int8" and inside["quantization"]["calibration_texts"] == 126
+    assert "SOFTMAX" in inside["quantization"]["kept_float"]["ops"]
     assert set(inside["tokenizer_files"]) == {"vocab.json", "merges.txt"}
     assert len(inside["source"]["preset_sha256"]) == 64
     assert inside["contract"] == contract.describe(contract.TFLITE_SIGNATURES["utf8_bytes"], contract.TFLITE_CONTRACT)
@@ -265,7 +266,7 @@ def test_cli_exports_a_checked_model_with_the_presets_provenance(preset, tmp_pat
                              "--calibration_size=20", "--threads=1"]) == 0
     assert capsys.readouterr().out.strip() == str(output)
     metadata = read_tflite_metadata(output)
-    assert metadata["quantization"] == {"mode": "int8", "calibration_texts": 20}
+    assert metadata["quantization"]["mode"] == "int8" and metadata["quantization"]["calibration_texts"] == 20
     assert metadata["recommended_num_threads"] == 1 and metadata["signatures"] == ["classify_token_ids"]
     assert metadata["source"]["preset"] == str(preset) and len(metadata["source"]["preset_sha256"]) == 64
     assert main.main(argv) == 1  # exists: refused without --overwrite
