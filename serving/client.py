@@ -16,13 +16,19 @@ a process that only talks REST never imports TensorFlow.
 from roberta_tf.contract.signatures import DEFAULT_MODEL_NAME, INPUT_DTYPES, OUTPUT_DTYPES
 from roberta_tf.serving.errors import ServingError
 from roberta_tf.serving.rest_client import RestClient
-from roberta_tf.serving.rest_json import parse_rest_model_status, parse_rest_response, rest_request_body
+from roberta_tf.serving.rest_json import (
+    parse_rest_model_metadata,
+    parse_rest_model_status,
+    parse_rest_response,
+    rest_request_body,
+)
 
 _GRPC_NAMES = {
     "GrpcClient": "roberta_tf.serving.grpc_client",
     "grpc_predict_request": "roberta_tf.contract.predict_request",
     "parse_grpc_response": "roberta_tf.serving.grpc_proto",
     "parse_grpc_model_status": "roberta_tf.serving.grpc_proto",
+    "parse_grpc_model_metadata": "roberta_tf.serving.grpc_proto",
 }
 
 __all__ = [
@@ -33,8 +39,10 @@ __all__ = [
     "RestClient",
     "ServingError",
     "grpc_predict_request",
+    "parse_grpc_model_metadata",
     "parse_grpc_model_status",
     "parse_grpc_response",
+    "parse_rest_model_metadata",
     "parse_rest_model_status",
     "parse_rest_response",
     "rest_request_body",

@@ -1,12 +1,19 @@
 """`ServingError`, the one error the clients raise, and the retry loop that decides what is transient.
 
-Retried (predict and model status are idempotent, so a repeat is safe): connection refused or
-reset (a server restarting, a pod not yet listening), HTTP 503 / gRPC UNAVAILABLE (TF Serving's
-answer when its batching queue is full or the model is not loaded yet) and HTTP 429 (a proxy or
-gateway rate limit). Not retried: timeouts (a stalled server would cost `timeout` again on every
-attempt and an overloaded one would get more load) and every other error, which repeating
-would not change (bad input, unknown model or signature). With a `deadline` (the REST client's
-one deadline per call), no retry starts whose backoff would end past it.
+Retried (predict, metadata and model status are idempotent, so a repeat is safe), with backoff:
+- UNAVAILABLE (HTTP 503): TF Serving's batching queue is full (shared_batch_scheduler.h; it
+  drains), the server is shutting down or, on gRPC, unreachable;
+- RESOURCE_EXHAUSTED (HTTP 429, TF Serving's mapping in model_servers/http_server.cc,
+  ToHTTPStatusCode): e.g. a request that waited in the batching queue past its timeout
+  (batching_session.cc, ProcessBatch), or a proxy's rate limit;
+- connection refused or reset (a server restarting; at first start TF Serving opens its ports only
+  once the model is loaded).
+Not retried: timeouts (a stalled server would cost `timeout` again on every attempt and an
+overloaded one would get more load) and every other status, which repeating would not change:
+INVALID_ARGUMENT, FAILED_PRECONDITION and OUT_OF_RANGE (all HTTP 400: bad input, or
+`classify_token_ids` rows of different lengths merged under batching), NOT_FOUND (HTTP 404: an
+unknown model, signature or version, or one not loaded yet), and the rest. With a `deadline` (the
+REST client's one deadline per request), no retry starts whose backoff would end past it.
 
 Credentials in URLs (`http://user:password@host`) never reach a message: `ServingError` redacts
 them (`http://user:***@host`) in its message and endpoint, whatever produced the text.
@@ -15,6 +22,9 @@ them (`http://user:***@host`) in its message and endpoint, whatever produced the
 import random
 import re
 import time
+
+# The canonical status names (gRPC's, and REST's mapped back) worth another attempt.
+RETRYABLE_CODES = frozenset({"UNAVAILABLE", "RESOURCE_EXHAUSTED"})
 
 # scheme://userinfo@ ; the userinfo runs to the last "@" before the host's end, as urllib splits it.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s]*)@")

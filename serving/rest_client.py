@@ -16,44 +16,52 @@ import urllib.parse
 import urllib.request
 
 from roberta_tf.contract import signatures as contract
-from roberta_tf.serving import rest_json
+from roberta_tf.serving import batching, rest_json
 from roberta_tf.serving.classifier_methods import ClassifierMethods
-from roberta_tf.serving.errors import ServingError, call_with_retries, redact_credentials
+from roberta_tf.serving.errors import RETRYABLE_CODES, ServingError, call_with_retries, redact_credentials
 from roberta_tf.utils import http_deadline
 
-# TF Serving maps its status codes to HTTP ones (http_rest_api_util); this maps them back so REST
-# and gRPC errors share one vocabulary. 429 only comes from proxies and gateways.
+# TF Serving maps its status codes to HTTP ones (model_servers/http_server.cc, ToHTTPStatusCode);
+# this maps them back so REST and gRPC errors share one vocabulary. The mapping is many-to-one:
+# 400 is also FAILED_PRECONDITION and OUT_OF_RANGE, 409 also ALREADY_EXISTS, 500 also UNKNOWN and
+# DATA_LOSS; the body (`{"error": message}`) does not say which, so each reads as the name here.
 _HTTP_CODES = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-    409: "ABORTED", 412: "FAILED_PRECONDITION", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
-    500: "INTERNAL", 501: "UNIMPLEMENTED", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
+    409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED", 500: "INTERNAL", 501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED",
 }
-_RETRYABLE_HTTP = frozenset({429, 503})
 # 64 MiB, the GrpcClient's message limit: a tokenize response for 1,024 texts of 512 tokens is about
-# 4 MB of JSON, a classification of 1,024 texts into 1,000 classes about 26 MB.
+# 4 MB of JSON, a classification of 1,024 texts into 1,000 classes about 26 MB (the methods send
+# at most 96 rows per request; a raw `predict` may send more).
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 2**20
 _MAX_ERROR_BODY_BYTES = 2**20  # an error body is read this far at most; the rest is dropped
 
 
 class RestClient(ClassifierMethods):
     """Calls a TF Serving REST endpoint (port 8501): `classify`, `classify_pairs`, `tokenize`
-    (`tokenize`/`tokenize_pairs`), `classify_token_ids`, `model_status`, and the generic `predict`.
+    (`tokenize`/`tokenize_pairs`), `classify_token_ids`, `model_status`, `model_metadata`, and the
+    generic `predict`.
 
     Args:
         base_url: e.g. "http://localhost:8501".
         model_name: the served model's name.
         version: a model version number, or None for the latest loaded one.
-        timeout: seconds one call may take in all: connecting, sending, reading the whole response
-            (however slowly the server sends it), and any retries with their backoff (a retry
-            whose backoff would end past it is not made: the last error is raised). Past it,
-            `ServingError` ("DEADLINE_EXCEEDED"); timeouts are not retried.
-        retries: extra attempts after connection refused/reset, HTTP 503 or 429.
+        timeout: seconds one request may take in all: connecting, sending, reading the whole
+            response (however slowly the server sends it), and any retries with their backoff (a
+            retry whose backoff would end past it is not made: the last error is raised). Past it,
+            `ServingError` ("DEADLINE_EXCEEDED"); timeouts are not retried. A method call split
+            into several requests (`max_request_rows`) gives each its own timeout.
+        retries: extra attempts after connection refused/reset, HTTP 503 (UNAVAILABLE) or 429
+            (RESOURCE_EXHAUSTED).
         backoff: seconds before the first retry; doubles on each further one.
         form: "inputs" (columnar, default: compact) or "instances" (row form, one entry per
             example). Every signature's inputs share the batch dimension, so the row form carries
-            every request except an empty batch, which is sent columnar.
+            every request except an empty batch, which `predict` sends columnar (the methods
+            answer empty calls themselves).
         max_response_bytes: a larger response body is refused with `ServingError`
-            ("RESOURCE_EXHAUSTED"; default 64 MiB, the gRPC client's message limit).
+            ("RESOURCE_EXHAUSTED", not retried; default 64 MiB, the gRPC client's message limit).
+        max_request_rows: the most rows one request carries; the methods split larger calls
+            (default `batching.MAX_REQUEST_ROWS`, what `batching_parameters.txt` admits).
 
     `base_url` may hold credentials (`http://user:password@host:8501`): they are sent as HTTP Basic
     authentication, removed from `base_url`, and shown as `user:***@` in errors. Redirects are not
@@ -65,7 +73,9 @@ class RestClient(ClassifierMethods):
     """
 
     def __init__(self, base_url, model_name=contract.DEFAULT_MODEL_NAME, version=None, timeout=10.0, retries=3,
-                 backoff=0.2, form="inputs", max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES):
+                 backoff=0.2, form="inputs", max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES,
+                 max_request_rows=batching.MAX_REQUEST_ROWS):
+        super().__init__(max_request_rows)
         if form not in rest_json.FORMS:
             raise ValueError(f"form must be one of {rest_json.FORMS}. Received: form={form!r}")
         if not max_response_bytes > 0:
@@ -112,6 +122,15 @@ class RestClient(ClassifierMethods):
         payload = self._request(self.model_url, None, None)
         return self._parse(rest_json.parse_rest_model_status, self.model_url, None, payload)
 
+    def model_metadata(self):
+        """GET `.../metadata`: dict signature -> {"inputs", "outputs"}: name -> {"dtype", "shape"}.
+
+        Dtypes are TF's enum names ("DT_FLOAT"), shapes lists with None for unknown dimensions.
+        TF Serving answers 404 NOT_FOUND until a version is loaded.
+        """
+        url = self.model_url + "/metadata"
+        return self._parse(rest_json.parse_rest_model_metadata, url, None, self._request(url, None, None))
+
     def _request(self, url, body, signature_name):
         deadline = http_deadline.Deadline(self.timeout)
         return call_with_retries(
@@ -139,8 +158,9 @@ class RestClient(ClassifierMethods):
                         "Serving REST address itself as base_url.", status=http_error.code, **error) from None
                 error_body = http_deadline.read_up_to(http_error, min(_MAX_ERROR_BODY_BYTES, self.max_response_bytes))
                 message = rest_json.error_message(error_body)
-            raise ServingError(message, code=_HTTP_CODES.get(http_error.code, "UNKNOWN"), status=http_error.code,
-                               retryable=http_error.code in _RETRYABLE_HTTP, **error) from None
+            code = _HTTP_CODES.get(http_error.code, "UNKNOWN")
+            raise ServingError(message, code=code, status=http_error.code, retryable=code in RETRYABLE_CODES,
+                               **error) from None
         except urllib.error.URLError as url_error:  # raised while connecting or sending
             raise self._transport_error(url_error.reason, deadline, error) from None
         except (OSError, http.client.HTTPException) as transport_error:  # raised while reading the response

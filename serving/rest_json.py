@@ -1,4 +1,5 @@
-"""TF Serving's REST JSON for predict and model status: request bodies and response parsing (pure).
+"""TF Serving's REST JSON for predict, model status and metadata: request bodies and response
+parsing (pure).
 
 Follows the REST API document (tensorflow_serving/g3doc/api_rest.md) and the server's reader and
 writer (tensorflow_serving/util/json_tensor.cc):
@@ -119,6 +120,29 @@ def parse_rest_model_status(payload):
         for entry in payload.get("model_version_status", [])
     ]
     return sorted(statuses, key=lambda status: status["version"])
+
+
+def parse_rest_model_metadata(payload):
+    """A model metadata response -> dict signature -> {"inputs", "outputs"}: name -> {"dtype", "shape"}.
+
+    The body is `{"model_spec": ..., "metadata": {"signature_def": <SignatureDefMap as JSON>}}`
+    with proto field names (TF Serving's http_rest_api_util.cc, ToJsonString); int64 dimension
+    sizes arrive as strings, -1 for unknown (None here).
+    """
+    payload = _load(payload)
+    signatures = payload.get("metadata", {}).get("signature_def", {}).get("signature_def", {})
+    return {
+        name: {role: {tensor: _tensor_info(info) for tensor, info in signature.get(role, {}).items()}
+               for role in ("inputs", "outputs")}
+        for name, signature in signatures.items()
+    }
+
+
+def _tensor_info(info):
+    shape = info.get("tensor_shape", {})
+    dims = None if shape.get("unknown_rank") else [int(dim.get("size", -1)) for dim in shape.get("dim", [])]
+    return {"dtype": info.get("dtype", "DT_INVALID"),
+            "shape": None if dims is None else [size if size >= 0 else None for size in dims]}
 
 
 def error_message(body):

@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_serving_json
+from simulated_queue import SimulatedQueue
 from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
     get_model_status_pb2,
     model_service_pb2_grpc,
     predict_pb2,
@@ -31,12 +33,15 @@ from roberta_tf.serving.client import (
     RestClient,
     ServingError,
     grpc_predict_request,
+    parse_grpc_model_metadata,
     parse_grpc_model_status,
     parse_grpc_response,
+    parse_rest_model_metadata,
     parse_rest_model_status,
     parse_rest_response,
     rest_request_body,
 )
+from roberta_tf.serving import batching
 from roberta_tf.serving.rest_json import encode_body
 
 # Every kind of text the model accepts: empty, NUL inside and at the end (numpy's `S` dtype would
@@ -113,13 +118,19 @@ def test_rest_body_decodes_to_the_inputs(signature, form):
 
 
 class RecordingRestClient(RestClient):
-    """A RestClient whose transport records the body and answers as TF Serving would (no socket)."""
+    """A RestClient whose transport records the body and answers as TF Serving would (no socket):
+    predict requests, and GET .../metadata (a model of 2 classes, as OUTPUTS)."""
 
     def __init__(self, **kwargs):
         super().__init__("http://127.0.0.1:1", **kwargs)
         self.bodies = []
+        self.gets = []
 
     def _request(self, url, body, signature_name):
+        if body is None:
+            self.gets.append(url)
+            assert url.endswith("/metadata"), url
+            return rest_metadata_body(signature_def_map(classes=2))
         payload = json.loads(body)
         self.bodies.append(payload)
         if "instances" in payload:
@@ -161,9 +172,10 @@ def test_every_signature_round_trips_in_the_row_form(signature):
         assert value.ndim == INPUT_SPECS[signature][name][1], name
 
 
-def test_rest_client_sends_an_empty_batch_columnar():
+def test_generic_predict_sends_an_empty_batch_columnar():
+    """`predict` sends what it is given; only the row form cannot carry 0 rows."""
     client = RecordingRestClient(form="instances")
-    result = client.classify([])
+    result = client.predict("serving_default", {"text": []})
     assert client.bodies[-1] == {"signature_name": "serving_default", "inputs": []}
     decoded = tf_serving_json.decode_rest_request(client.bodies[-1], INPUT_SPECS["serving_default"])
     assert decoded["text"].shape == (0,) and decoded["text"].dtype == object
@@ -711,16 +723,21 @@ def test_serving_error_redacts_credentials_it_is_given():
 
 @pytest.fixture
 def grpc_server():
-    """`grpc_server(predict=None, status=None)` -> (target, calls); handlers get (request, context)."""
+    """`grpc_server(predict=None, status=None, metadata=None)` -> (target, calls); handlers get
+    (request, context)."""
     servers = []
 
-    def start(predict=None, status=None):
+    def start(predict=None, status=None, metadata=None):
         calls = []
 
         class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
             def Predict(self, request, context):
                 calls.append(request)
                 return predict(request, context)
+
+            def GetModelMetadata(self, request, context):
+                calls.append(request)
+                return metadata(request, context)
 
         class Models(model_service_pb2_grpc.ModelServiceServicer):
             def GetModelStatus(self, request, context):
@@ -811,3 +828,272 @@ def test_grpc_client_connection_refused_retries_quickly_then_fails():
             client.classify(["a"])
     assert (caught.value.code, caught.value.attempts) == ("UNAVAILABLE", 3)
     assert time.monotonic() - start < 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Model metadata: what the clients read the number of classes from.
+
+
+def signature_def_map(classes):
+    """The SignatureDefMap TF Serving reports for an export of the contract with `classes` classes
+    (the real export's is checked in test_client_with_saved_model.py)."""
+    sizes = {"batch": -1, "length": -1, "classes": classes}
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    for name, signature in contract.CONTRACT.items():
+        signature_def = signatures.signature_def[name]
+        signature_def.method_name = "tensorflow/serving/predict"
+        for role, specs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+            for spec in specs:
+                info = getattr(signature_def, role)[spec.name]
+                info.name = f"{role}_{spec.name}:0"
+                info.dtype = tf.as_dtype(spec.dtype).as_datatype_enum
+                for dimension in spec.shape:
+                    info.tensor_shape.dim.add(size=sizes[dimension])
+    return signatures
+
+
+def rest_metadata_body(signatures):
+    return tf_serving_json.encode_model_metadata(signatures, "roberta_classifier")
+
+
+def grpc_metadata_response(signatures):
+    """GetModelMetadata's answer (servables/tensorflow/get_model_metadata_impl.cc: the map packed
+    into an Any under "signature_def")."""
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.metadata["signature_def"].Pack(signatures)
+    return response
+
+
+def test_model_metadata_parses_from_rest_and_grpc_alike():
+    signatures = signature_def_map(classes=3)
+    from_rest = parse_rest_model_metadata(rest_metadata_body(signatures))
+    assert from_rest == parse_grpc_model_metadata(grpc_metadata_response(signatures))
+    assert set(from_rest) == set(contract.SIGNATURES)
+    assert from_rest["classify_pairs"]["outputs"]["logits"] == {"dtype": "DT_FLOAT", "shape": [None, 3]}
+    assert from_rest["tokenize"]["inputs"]["text"] == {"dtype": "DT_STRING", "shape": [None]}
+    assert from_rest["classify_token_ids"]["outputs"]["class_id"] == {"dtype": "DT_INT32", "shape": [None]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Empty batches are answered by the client, never sent: with batching on, TF Serving 2.19.0 lets
+# a 0-row request wait for another request (inferred from the source, not observed):
+# batching_session.cc, BatchingSession::InternalRun schedules it and waits on `done` without a
+# timeout; shared_batch_scheduler.h, Queue::PeekBatchPriorityImpl never makes an open batch of
+# 0 rows schedulable, so only a later request of the same signature closes that batch.
+
+# method, arguments of an empty call, and the shapes the SavedModel answers (C = 2 classes):
+# packer.py makes an empty "longest" batch num_special wide.
+EMPTY_CALLS = {
+    "serving_default": ("classify", ([],), {"logits": (0, 2), "probabilities": (0, 2), "class_id": (0,),
+                                             "class_name": (0,)}),
+    "classify_pairs": ("classify_pairs", ([], []), {"logits": (0, 2), "probabilities": (0, 2), "class_id": (0,),
+                                                    "class_name": (0,)}),
+    "tokenize": ("tokenize", ([],), {"token_ids": (0, 2), "padding_mask": (0, 2)}),
+    "tokenize_pairs": ("tokenize", ([], []), {"token_ids": (0, 4), "padding_mask": (0, 4)}),
+    "classify_token_ids": ("classify_token_ids", (np.zeros([0, 7], np.int32), np.zeros([0, 7], np.int32)),
+                           {"logits": (0, 2), "probabilities": (0, 2), "class_id": (0,), "class_name": (0,)}),
+}
+
+
+def check_empty_answers(client):
+    for signature, (method, args, shapes) in EMPTY_CALLS.items():
+        result = getattr(client, method)(*args)
+        assert {name: value.shape for name, value in result.items()} == shapes, signature
+        for name, value in result.items():
+            dtype = OUTPUT_DTYPES[signature][name]
+            expected = object if dtype == "string" else np.dtype(dtype)
+            assert value.dtype == expected, (signature, name)
+
+
+def test_rest_client_answers_empty_batches_without_a_request():
+    client = RecordingRestClient(form="instances")
+    check_empty_answers(client)
+    check_empty_answers(client)
+    assert client.bodies == []  # no predict request
+    assert client.gets == [client.model_url + "/metadata"]  # read once, for the number of classes
+
+
+def test_grpc_client_answers_empty_batches_without_a_request(grpc_server):
+    target, calls = grpc_server(predict=lambda request, context: pytest.fail("an empty request was sent"),
+                                metadata=lambda request, context: grpc_metadata_response(signature_def_map(2)))
+    with GrpcClient(target, model_name="sst2", version=4) as client:
+        check_empty_answers(client)
+        check_empty_answers(client)
+    (request,) = calls
+    assert isinstance(request, get_model_metadata_pb2.GetModelMetadataRequest)
+    assert (request.model_spec.name, request.model_spec.version.value, list(request.metadata_field)) == (
+        "sst2", 4, ["signature_def"])
+
+
+def test_an_empty_batch_needs_a_known_number_of_classes():
+    client = RecordingRestClient()
+    client._request = lambda url, body, signature: rest_metadata_body(signature_def_map(classes=-1))
+    with pytest.raises(ServingError, match="no number of classes") as caught:
+        client.classify([])
+    assert caught.value.code == "FAILED_PRECONDITION"
+    assert client.tokenize([])["token_ids"].shape == (0, 2)  # needs no metadata
+
+
+# ---------------------------------------------------------------------------------------------
+# Large calls are split into requests the server admits and answered as one.
+
+
+def fake_model(signature, inputs):
+    """A served model whose answers identify each row: text b"i" (or ids with i in column 1) ->
+    logits [i, -i], class i % 2; tokenize -> 2 + i % 5 tokens, padded to the request's longest row."""
+    first = inputs[next(iter(INPUT_DTYPES[signature]))]  # text, text_a or token_ids
+    ids = first[:, 1] if first.ndim == 2 else np.array([int(text) for text in first])
+    if signature in (contract.TOKENIZE, contract.TOKENIZE_PAIRS):
+        lengths = 2 + ids % 5
+        width = lengths.max()
+        mask = (np.arange(width) < lengths[:, None]).astype(np.int32)
+        token_ids = np.where(mask == 1, 10 + ids[:, None], 1).astype(np.int32)
+        token_ids[:, 0] = 0
+        return {"token_ids": token_ids, "padding_mask": mask}
+    logits = np.stack([ids, -ids], axis=1).astype(np.float32)
+    return {"logits": logits, "probabilities": logits / 1000, "class_id": (ids % 2).astype(np.int32),
+            "class_name": np.array([b"odd" if i % 2 else b"even" for i in ids], dtype=object)}
+
+
+ROWS = 2 * batching.MAX_REQUEST_ROWS + 3  # three requests: 96, 96 and 3 rows
+SPLIT_TEXTS = [str(i) for i in range(ROWS)]
+SPLIT_IDS = np.stack([np.zeros(ROWS), np.arange(ROWS), np.full(ROWS, 2)], axis=1).astype(np.int32)
+SPLIT_CALLS = {
+    "serving_default": ("classify", (SPLIT_TEXTS,), {}),
+    "classify_pairs": ("classify_pairs", (SPLIT_TEXTS, SPLIT_TEXTS[::-1]), {}),
+    "tokenize": ("tokenize", (SPLIT_TEXTS,), {}),
+    "tokenize_pairs": ("tokenize", (SPLIT_TEXTS,), {"pairs": SPLIT_TEXTS[::-1]}),
+    "classify_token_ids": ("classify_token_ids", (SPLIT_IDS, np.ones_like(SPLIT_IDS)), {}),
+}
+
+
+def served_by_fake_model(signature, arrays, sizes):
+    """Records the request's rows and whether an idle queue with the configured batching
+    parameters admits it (tests/serving/simulated_queue.py), then answers like `fake_model`."""
+    rows = len(next(iter(arrays.values())))
+    queue = SimulatedQueue(batching.MAX_BATCH_SIZE, batching.MAX_EXECUTION_BATCH_SIZE, batching.MAX_ENQUEUED_BATCHES)
+    sizes.append((rows, queue.schedule(rows)))
+    return fake_model(signature, arrays)
+
+
+def split_client(kind, rest_server, grpc_server, sizes):
+    if kind == "grpc":
+        def predict(request, context):
+            arrays = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+            response = predict_pb2.PredictResponse()
+            for name, value in served_by_fake_model(request.model_spec.signature_name, arrays, sizes).items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+        return GrpcClient(grpc_server(predict=predict)[0], backoff=0.01)
+
+    def respond(method, path, body):
+        request = json.loads(body)
+        signature = request["signature_name"]
+        arrays = tf_serving_json.decode_rest_request(request, INPUT_SPECS[signature])
+        outputs = served_by_fake_model(signature, arrays, sizes)
+        form = "instances" if "instances" in request else "inputs"
+        return 200, tf_serving_json.encode_predict_response(outputs, form)
+
+    return RestClient(rest_server(respond)[0], backoff=0.01, form=kind.split("-")[1])
+
+
+@pytest.mark.parametrize("kind", ["rest-inputs", "rest-instances", "grpc"])
+@pytest.mark.parametrize("signature", contract.SIGNATURES)
+def test_large_calls_are_split_into_admitted_requests_and_joined_in_order(kind, signature, rest_server, grpc_server):
+    """TF Serving refuses a request larger than the queue's free space whole (shared_batch_scheduler.h,
+    Queue::ValidateBatchTaskQueueCapacity), so a client call of ROWS rows goes as consecutive
+    requests of at most MAX_REQUEST_ROWS, each admitted by an idle queue, and the answers join
+    into exactly the unsplit answer (tokenize rows re-padded to the longest, pad id 1, mask 0)."""
+    sizes = []
+    client = split_client(kind, rest_server, grpc_server, sizes)
+    method, args, kwargs = SPLIT_CALLS[signature]
+    result = getattr(client, method)(*args, **kwargs)
+    assert sizes == [(batching.MAX_REQUEST_ROWS, "OK"), (batching.MAX_REQUEST_ROWS, "OK"), (3, "OK")]
+    inputs = {name: np.asarray(value) for name, value in zip(INPUT_DTYPES[signature], args + tuple(kwargs.values()))}
+    expected = fake_model(signature, {name: tensors_of(value) for name, value in inputs.items()})
+    assert set(result) == set(expected)
+    for name, value in expected.items():
+        if value.dtype == object:
+            value = np.array([item.decode() for item in value], dtype=object)
+        assert result[name].dtype == value.dtype, name
+        np.testing.assert_array_equal(result[name], value, err_msg=name)
+
+
+def tensors_of(value):
+    return np.array([item.encode() for item in value], dtype=object) if value.dtype.kind == "U" else value
+
+
+def test_tokenize_chunks_of_different_widths_are_padded_to_the_widest():
+    """The fake model pads each request to its own longest row: texts 4, 0, 1 (6, 2, 3 tokens) give
+    width 6, then texts 2, 3, 5 (4, 5, 2 tokens) width 5; joined, every row is 6 wide."""
+    client = RecordingRestClient(max_request_rows=3)
+    widths = []
+
+    def request(url, body, signature_name):
+        arrays = tf_serving_json.decode_rest_request(json.loads(body), INPUT_SPECS[signature_name])
+        outputs = fake_model(signature_name, arrays)
+        widths.append(outputs["token_ids"].shape[1])
+        return tf_serving_json.encode_predict_response(outputs, "inputs")
+
+    client._request = request
+    tokens = client.tokenize(["4", "0", "1", "2", "3", "5"])
+    assert widths == [6, 5]
+    assert tokens["token_ids"].shape == tokens["padding_mask"].shape == (6, 6)
+    assert tokens["token_ids"][4].tolist() == [0, 13, 13, 13, 13, 1]  # text 3: 5 tokens, padded with id 1
+    assert tokens["padding_mask"][4].tolist() == [1, 1, 1, 1, 1, 0]  # ... and mask 0
+    assert tokens["token_ids"][5].tolist() == [0, 15, 1, 1, 1, 1]
+
+
+def test_max_request_rows_is_checked_and_used():
+    with pytest.raises(ValueError, match="max_request_rows"):
+        RestClient("http://localhost:8501", max_request_rows=0)
+    client = RecordingRestClient(max_request_rows=5)
+    assert client.classify(["1"] * 12)["logits"].shape[0] == 12
+    assert [len(body["inputs"]) for body in client.bodies] == [5, 5, 2]
+    assert RestClient("http://localhost:8501").max_request_rows == batching.MAX_REQUEST_ROWS
+
+
+# ---------------------------------------------------------------------------------------------
+# Status codes and retries, per TF Serving's own mapping.
+
+# tensorflow_serving/model_servers/http_server.cc (2.19.0), ToHTTPStatusCode: the HTTP status the
+# REST API answers for each status code.
+HTTP_STATUS_OF = {
+    "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504, "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409, "PERMISSION_DENIED": 403, "RESOURCE_EXHAUSTED": 429, "FAILED_PRECONDITION": 400,
+    "ABORTED": 409, "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503,
+    "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
+}
+# Statuses several codes share come back under one name (the REST body does not carry the code).
+REST_NAME_OF_SHARED_STATUS = {400: "INVALID_ARGUMENT", 409: "ABORTED", 500: "INTERNAL"}
+# Worth another attempt: the queue drains (UNAVAILABLE: shared_batch_scheduler.h, "queue is full"),
+# a request's run timeout passed while queued (RESOURCE_EXHAUSTED: batching_session.cc,
+# ProcessBatch). Bad input (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE) and NOT_FOUND
+# (unknown, or not loaded yet) answer the same again.
+RETRIED = {"UNAVAILABLE", "RESOURCE_EXHAUSTED"}
+
+
+@pytest.mark.parametrize("code", sorted(HTTP_STATUS_OF))
+def test_rest_status_mapping_and_retries_follow_tf_serving(rest_server, code):
+    status = HTTP_STATUS_OF[code]
+    url, calls = rest_server(lambda *_: (status, json.dumps({"error": f"something {code}"}).encode()))
+    with pytest.raises(ServingError) as caught:
+        RestClient(url, retries=2, backoff=0.001).classify(["a"])
+    error = caught.value
+    attempts = 3 if code in RETRIED else 1
+    assert (len(calls), error.attempts, error.retryable) == (attempts, attempts, code in RETRIED)
+    assert (error.status, error.code, error.message) == (
+        status, REST_NAME_OF_SHARED_STATUS.get(status, code), f"something {code}")
+
+
+@pytest.mark.parametrize("code", [code for code in grpc.StatusCode if code != grpc.StatusCode.OK],
+                         ids=lambda code: code.name)
+def test_grpc_retries_follow_the_status_code(grpc_server, code):
+    target, calls = grpc_server(predict=lambda request, context: context.abort(code, f"something {code.name}"))
+    with GrpcClient(target, retries=2, backoff=0.001) as client, pytest.raises(ServingError) as caught:
+        client.classify(["a"])
+    error = caught.value
+    attempts = 3 if code.name in RETRIED else 1
+    assert (len(calls), error.attempts, error.retryable) == (attempts, attempts, code.name in RETRIED)
+    assert (error.code, error.status, error.message) == (code.name, None, f"something {code.name}")

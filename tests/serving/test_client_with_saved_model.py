@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_serving_json
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
+from roberta_tf.contract import signatures as contract
 from roberta_tf.serving.client import GrpcClient, RestClient, ServingError
 from served_model import (  # noqa: F401 (fixtures)
     LABELS,
@@ -50,12 +52,31 @@ def run_signature(loaded_model, signature_name, arrays):
     return {name: value.numpy() for name, value in signature(**tensors).items()}
 
 
+def signature_def_map(saved_model_dir):
+    """What TF Serving's GetModelMetadata reports: every SignatureDef of the served MetaGraph
+    (servables/tensorflow/get_model_metadata_impl.cc)."""
+    saved_model = saved_model_pb2.SavedModel.FromString((saved_model_dir / "saved_model.pb").read_bytes())
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    for name, signature_def in saved_model.meta_graphs[0].signature_def.items():
+        signatures.signature_def[name].CopyFrom(signature_def)
+    return signatures
+
+
 @pytest.fixture(scope="module")
-def rest_url(loaded):
-    """A REST stand-in for `POST /v1/models/NAME:predict`, answering like TF Serving."""
+def rest_url(loaded, exported):
+    """A REST stand-in for `POST /v1/models/NAME:predict` and `GET .../metadata`, answering like TF Serving."""
     route = re.compile(rf"^/v1/models/{MODEL_NAME}(/versions/\d+)?:predict$")
+    metadata = tf_serving_json.encode_model_metadata(signature_def_map(exported.path), MODEL_NAME)
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            assert re.match(rf"^/v1/models/{MODEL_NAME}(/versions/\d+)?/metadata$", self.path), self.path
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(metadata)))
+            self.end_headers()
+            self.wfile.write(metadata)
+
         def do_POST(self):  # noqa: N802 (http.server's name)
             body = self.rfile.read(int(self.headers["Content-Length"]))
             try:
@@ -89,8 +110,14 @@ def rest_url(loaded):
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """A gRPC stand-in for `PredictionService.Predict` over the restored SavedModel."""
 
-    def __init__(self, loaded_model):
+    def __init__(self, loaded_model, signatures):
         self.loaded = loaded_model
+        self.signatures = signatures
+
+    def GetModelMetadata(self, request, context):  # noqa: N802 (the proto's name)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        response.metadata["signature_def"].Pack(self.signatures)
+        return response
 
     def Predict(self, request, context):  # noqa: N802 (the proto's name)
         if request.model_spec.name != MODEL_NAME:
@@ -109,22 +136,28 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
 
 @pytest.fixture(scope="module")
-def grpc_target(loaded):
+def grpc_target(loaded, exported):
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(loaded), server)
+    service = PredictionService(loaded, signature_def_map(exported.path))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(service, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield f"127.0.0.1:{port}"
     server.stop(grace=None)
 
 
+def make_client(kind, rest_url, grpc_target, **kwargs):
+    if kind == "grpc":
+        return GrpcClient(grpc_target, model_name=MODEL_NAME, timeout=60, retries=0, **kwargs)
+    return RestClient(rest_url, model_name=MODEL_NAME, timeout=60, retries=0, form=kind.split("-")[1], **kwargs)
+
+
 @pytest.fixture(params=["rest-inputs", "rest-instances", "grpc"])
 def client(request, rest_url, grpc_target):
-    if request.param == "grpc":
-        with GrpcClient(grpc_target, model_name=MODEL_NAME, timeout=60, retries=0) as grpc_client:
-            yield grpc_client
-    else:
-        yield RestClient(rest_url, model_name=MODEL_NAME, timeout=60, retries=0, form=request.param.split("-")[1])
+    made = make_client(request.param, rest_url, grpc_target)
+    yield made
+    if isinstance(made, GrpcClient):
+        made.close()
 
 
 def as_bytes(outputs):
@@ -175,9 +208,42 @@ def test_bytes_the_json_cannot_hold_as_text_arrive_intact(client, loaded):
     np.testing.assert_array_equal(tokens["token_ids"], want_tokens["token_ids"])
 
 
-def test_empty_batch(client):
-    got = client.classify([])
-    assert got["logits"].shape[0] == 0 and got["class_id"].shape == (0,)
+# signature -> an empty call of the client method for it, and the same 0-row inputs for the SavedModel.
+EMPTY_IDS = np.zeros([0, 5], np.int32)
+NO_TEXTS = np.array([], object)
+EMPTY_CALLS = {
+    "serving_default": (lambda c: c.classify([]), {"text": NO_TEXTS}),
+    "classify_pairs": (lambda c: c.classify_pairs([], []), {"text_a": NO_TEXTS, "text_b": NO_TEXTS}),
+    "tokenize": (lambda c: c.tokenize([]), {"text": NO_TEXTS}),
+    "tokenize_pairs": (lambda c: c.tokenize([], pairs=[]), {"text_a": NO_TEXTS, "text_b": NO_TEXTS}),
+    "classify_token_ids": (lambda c: c.classify_token_ids(EMPTY_IDS, EMPTY_IDS), {"token_ids": EMPTY_IDS,
+                                                                                  "padding_mask": EMPTY_IDS}),
+}
+
+
+@pytest.mark.parametrize("signature", contract.SIGNATURES)
+def test_empty_batches_are_answered_locally_as_the_saved_model_answers(client, loaded, signature):
+    """The client answers 0 rows itself (serving/README.md, "Batching": with batching on, TF Serving
+    may leave such a request waiting); its answer has the shapes and dtypes the SavedModel gives,
+    the number of classes read from the model's metadata."""
+    call, inputs = EMPTY_CALLS[signature]
+    got = call(client)
+    want = run_signature(loaded, signature, inputs)
+    assert {name: value.shape for name, value in got.items()} == {name: value.shape for name, value in want.items()}
+    for name, value in want.items():
+        assert got[name].dtype == value.dtype, name  # class_name: object either way (str here, bytes there)
+
+
+@pytest.mark.parametrize("kind", ["rest-instances", "grpc"])
+def test_a_split_call_answers_like_one_request(kind, rest_url, grpc_target, classifier):
+    """Requests of 2 rows, joined: the real model's answers and token padding, in order."""
+    one = make_client(kind, rest_url, grpc_target)
+    split = make_client(kind, rest_url, grpc_target, max_request_rows=2)
+    assert_outputs_equal(as_bytes(split.classify(TEXTS)), expected_outputs(classifier, TEXTS))
+    for call in (lambda c: c.tokenize(TEXTS), lambda c: c.tokenize(PAIRS_A, pairs=PAIRS_B)):
+        whole, joined = call(one), call(split)
+        for name in ("token_ids", "padding_mask"):
+            np.testing.assert_array_equal(joined[name], whole[name], err_msg=name)
 
 
 def test_the_model_rejection_reaches_the_caller_as_a_serving_error(client):

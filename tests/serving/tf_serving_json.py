@@ -20,6 +20,10 @@ them:
   written raw, with no UTF-8 check (invalid bytes reach the body as they are), except outputs
   whose name ends in `_bytes`, written as `{"b64": ...}`. Floats print with up to 9
   significant digits (exact for float32), `NaN`/`Infinity` as bare tokens.
+- `encode_model_metadata(signature_def_map, model_name)`: the body of GET
+  `/v1/models/NAME/metadata`, as tensorflow_serving/model_servers/http_rest_api_util.cc
+  (ToJsonString(GetModelMetadataResponse)) writes it: proto field names, default values printed,
+  the SignatureDefMap written on its own under `metadata.signature_def`.
 
 Strings decode to object arrays of bytes; ints to int32/int64, floats to float32/float64 per dtype.
 """
@@ -29,6 +33,8 @@ import binascii
 import json
 
 import numpy as np
+from google.protobuf import json_format
+from tensorflow_serving.apis import model_pb2
 
 
 class JsonRequestError(ValueError):
@@ -111,6 +117,14 @@ def encode_predict_response(outputs, form):
         raise ValueError(f"form must be 'instances' or 'inputs'. Received: {form!r}")
     # Raw strings were decoded with surrogateescape; encoding back writes their bytes unchanged.
     return json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogateescape")
+
+
+def encode_model_metadata(signature_def_map, model_name):
+    """A `SignatureDefMap` -> the REST metadata response body (bytes), as TF Serving writes it."""
+    options = dict(preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
+    model_spec = json_format.MessageToJson(model_pb2.ModelSpec(name=model_name), **options)
+    signature_defs = json_format.MessageToJson(signature_def_map, **options)
+    return f'{{\n"model_spec":{model_spec},\n"metadata": {{"signature_def": {signature_defs}}}\n}}\n'.encode()
 
 
 def _dtype_name(dtype):
