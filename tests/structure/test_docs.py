@@ -20,15 +20,34 @@ def test_workspace_draws_the_tested_package_stack():
     assert drawn == list(LAYERS)
 
 
+def signature_tables(readme):
+    """{section title: {signature name: [input names, output names]}} of the README's
+    three-column signature tables (first cell a `name`)."""
+    tables, section = {}, ""
+    for line in (REPO / readme).read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.lstrip().startswith("|") and len(cells) == 3 and re.fullmatch(r"`\w+`", cells[0]):
+            tables.setdefault(section, {})[cells[0].strip("`")] = [re.findall(r"`(\w+)`", cell) for cell in cells[1:]]
+    return tables
+
+
+def assert_table_is(rows, table, names):
+    assert list(rows) == list(names)
+    for name, (inputs, outputs) in rows.items():
+        assert inputs == [t.name for t in table[name].inputs], name
+        assert outputs == [t.name for t in table[name].outputs], name
+
+
 @pytest.mark.parametrize("readme", ["README.md", "serving/README.md"])
 def test_readme_signature_table_is_the_contract(readme):
-    rows = {}
-    for line in (REPO / readme).read_text(encoding="utf-8").splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and re.fullmatch(r"`\w+`", cells[0]) and cells[0].strip("`") in contract.CONTRACT:
-            rows[cells[0].strip("`")] = [re.findall(r"`(\w+)`", cell) for cell in cells[1:]]
-    assert list(rows) == list(contract.SIGNATURES)
-    for name, (inputs, outputs) in rows.items():
-        signature = contract.CONTRACT[name]
-        assert inputs == [t.name for t in signature.inputs], name
-        assert outputs == [t.name for t in signature.outputs], name
+    tables = signature_tables(readme)
+    serving = {name: row for title, rows in tables.items() if "TFLite" not in title
+               for name, row in rows.items() if name in contract.CONTRACT}
+    assert_table_is(serving, contract.CONTRACT, contract.SIGNATURES)
+
+
+def test_readme_tflite_table_is_the_tflite_contract():
+    rows = signature_tables("README.md")["TFLite for apps"]
+    assert_table_is(rows, contract.TFLITE_CONTRACT, contract.TFLITE_CONTRACT)
