@@ -1,10 +1,14 @@
 """The models the benchmarks measure roberta_tf against, built the same way everywhere:
-geometries, the seeded Hugging Face `RobertaForSequenceClassification` (PyTorch), its ONNX
-export and ONNX Runtime sessions.
+geometries, the seeded Hugging Face `RobertaForSequenceClassification` (PyTorch), the same
+weights in a roberta_tf classifier, its ONNX export, ONNX Runtime's dynamic int8 quantization
+and sessions, and the two tokenizers (roberta_tf's, Hugging Face `tokenizers`).
 
 torch, transformers and onnxruntime are imported inside the functions: importing this module
 costs nothing, and a benchmark can report an engine whose package is missing as skipped.
 """
+
+import time
+from pathlib import Path
 
 import numpy as np
 from absl import logging
@@ -147,3 +151,68 @@ def ort_session(path, threads):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def roberta_tf_classifier(torch_model, num_classes=NUM_CLASSES):
+    """The same weights in a roberta_tf `RobertaTextClassifier` (the HF converter's mapping)."""
+    from roberta_tf.converters import huggingface
+    from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
+    from roberta_tf.presets import weights
+
+    arguments = huggingface.backbone_arguments(torch_model.config.to_dict())
+    state = {key: value.detach().cpu().numpy() for key, value in torch_model.state_dict().items()}
+    classifier = RobertaTextClassifier(RobertaBackbone(**arguments), num_classes, compile=False)
+    weights.assign(classifier.named_weights(), huggingface.named_weights(state, arguments["num_layers"]), "torch model")
+    return classifier
+
+
+def roberta_tf_tokenizer(data_dir):
+    """roberta_tf's `RobertaTokenizer` on the shared roberta-base vocab.json + merges.txt."""
+    from roberta_tf.models import RobertaTokenizer
+
+    return RobertaTokenizer(vocabulary=str(Path(data_dir, "roberta-base", "vocab.json")),
+                            merges=str(Path(data_dir, "roberta-base", "merges.txt")))
+
+
+def hf_tokenizer(data_dir, max_length=512):
+    """Hugging Face `tokenizers` for roberta-base: `<s> A </s>`, padded with `<pad>` (id 1) to
+    the longest row of each batch, truncated to `max_length` tokens."""
+    import tokenizers
+
+    tokenizer = tokenizers.Tokenizer.from_file(str(Path(data_dir, "roberta-base", "tokenizer.json")))
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.enable_padding(pad_id=1, pad_token="<pad>")
+    return tokenizer
+
+
+def quantize_int8(fp32_path, workdir, name="roberta_classifier"):
+    """ORT dynamic quantization (QInt8 weights, activations quantized at run time), after ORT's
+    recommended pre-processing (`quant_pre_process`: symbolic shape inference and graph
+    optimization). Writes WORKDIR/NAME.pre.onnx and NAME.int8.onnx; returns (path, info)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    info = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}
+    source = Path(fp32_path)
+    start = time.perf_counter()
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        prepared = Path(workdir, f"{name}.pre.onnx")
+        quant_pre_process(str(source), str(prepared))
+        source = prepared
+        info["pre_process"] = "quant_pre_process (symbolic shape inference + ORT basic optimization)"
+    except Exception as e:  # noqa: BLE001 (quantize the plain export instead; recorded)
+        info["pre_process"] = f"failed, quantized the plain export: {type(e).__name__}: {str(e)[:300]}"
+        logging.warning("quant_pre_process failed: %s", info["pre_process"])
+    info["pre_process_seconds"] = round(time.perf_counter() - start, 2)
+    output = Path(workdir, f"{name}.int8.onnx")
+    start = time.perf_counter()
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity(logging.WARNING)  # the quantizer logs one INFO line per tensor
+    try:
+        quantize_dynamic(str(source), str(output), weight_type=QuantType.QInt8)
+    finally:
+        logging.set_verbosity(verbosity)
+    info["quantize_seconds"] = round(time.perf_counter() - start, 2)
+    info["onnx_bytes"] = output.stat().st_size
+    return output, info

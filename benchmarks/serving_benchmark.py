@@ -54,7 +54,11 @@ from benchmarks.reference_models import (  # noqa: E402
     NUM_CLASSES,
     SEED,
     export_onnx,
+    hf_tokenizer,
     ort_session,
+    quantize_int8,
+    roberta_tf_classifier,
+    roberta_tf_tokenizer,
     set_torch_threads,
     torch_classifier,
 )
@@ -96,73 +100,6 @@ MODES = {  # flag value -> (precision, jit_compile)
 
 def mode_name(precision, jit_compile):
     return f"roberta_tf {precision}" + (" XLA" if jit_compile else "")
-
-
-# ----------------------------------------------------------------------------- models
-
-
-def roberta_tf_classifier(torch_model):
-    """The same weights in a roberta_tf `RobertaTextClassifier` (the HF converter's mapping)."""
-    from roberta_tf.converters import huggingface
-    from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
-    from roberta_tf.presets import weights
-
-    arguments = huggingface.backbone_arguments(torch_model.config.to_dict())
-    state = {key: value.detach().cpu().numpy() for key, value in torch_model.state_dict().items()}
-    classifier = RobertaTextClassifier(RobertaBackbone(**arguments), NUM_CLASSES, compile=False)
-    weights.assign(classifier.named_weights(), huggingface.named_weights(state, arguments["num_layers"]), "torch model")
-    return classifier
-
-
-def roberta_tf_tokenizer(data_dir):
-    from roberta_tf.models import RobertaTokenizer
-
-    return RobertaTokenizer(vocabulary=str(Path(data_dir, "roberta-base", "vocab.json")),
-                            merges=str(Path(data_dir, "roberta-base", "merges.txt")))
-
-
-def hf_tokenizer(data_dir, max_length=512):
-    """Hugging Face `tokenizers` for roberta-base: `<s> A </s>`, padded with `<pad>` (id 1) to
-    the longest row of each batch, truncated to `max_length` tokens."""
-    import tokenizers
-
-    tokenizer = tokenizers.Tokenizer.from_file(str(Path(data_dir, "roberta-base", "tokenizer.json")))
-    tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding(pad_id=1, pad_token="<pad>")
-    return tokenizer
-
-
-def quantize_int8(fp32_path, workdir):
-    """ORT dynamic quantization (QInt8 weights, activations quantized at run time), after ORT's
-    recommended pre-processing (`quant_pre_process`: symbolic shape inference and graph
-    optimization). Returns (path, info)."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    info = {"weight_type": "QInt8", "per_channel": False, "reduce_range": False}
-    source = Path(fp32_path)
-    start = time.perf_counter()
-    try:
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        prepared = Path(workdir, "roberta_classifier.pre.onnx")
-        quant_pre_process(str(source), str(prepared))
-        source = prepared
-        info["pre_process"] = "quant_pre_process (symbolic shape inference + ORT basic optimization)"
-    except Exception as e:  # noqa: BLE001 (quantize the plain export instead; recorded)
-        info["pre_process"] = f"failed, quantized the plain export: {type(e).__name__}: {str(e)[:300]}"
-        logging.warning("quant_pre_process failed: %s", info["pre_process"])
-    info["pre_process_seconds"] = round(time.perf_counter() - start, 2)
-    output = Path(workdir, "roberta_classifier.int8.onnx")
-    start = time.perf_counter()
-    verbosity = logging.get_verbosity()
-    logging.set_verbosity(logging.WARNING)  # the quantizer logs one INFO line per tensor
-    try:
-        quantize_dynamic(str(source), str(output), weight_type=QuantType.QInt8)
-    finally:
-        logging.set_verbosity(verbosity)
-    info["quantize_seconds"] = round(time.perf_counter() - start, 2)
-    info["onnx_bytes"] = output.stat().st_size
-    return output, info
 
 
 # ----------------------------------------------------------------------------- engines
