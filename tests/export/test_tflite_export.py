@@ -223,6 +223,7 @@ def test_export_is_verified_and_atomic(classifier, roberta_tokenizer, tmp_path, 
     def wrong(content, module, quantize, num_threads=None):
         raise RuntimeError("The float32 TFLite model differs from the in-process model")
 
+    monkeypatch.setattr(tflite, "convert", lambda module, quantize, calibration_texts=None: b"converted")
     monkeypatch.setattr(tflite, "verify_tflite", wrong)
     with pytest.raises(RuntimeError, match="differs"):
         tflite.export_tflite(classifier, roberta_tokenizer, target, inputs="token_ids", overwrite=True)
