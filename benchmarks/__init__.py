@@ -2,9 +2,9 @@
 
 Benchmarks (each prints its table and writes NAME.json and NAME.png to --output_dir):
   tokenizer_benchmark, model_benchmark, conversion_benchmark, serving_benchmark,
-  adversarial_benchmark.
+  adversarial_benchmark, tflite_benchmark.
 Not a benchmark: sst2_classifier (trains and caches the small SST-2 classifier that
-serving_benchmark's numerics part uses).
+serving_benchmark's numerics part and tflite_benchmark use).
 
 Shared modules (no benchmark imports another benchmark):
   report            machine record, load meter, tables, targets, JSON, plots;
