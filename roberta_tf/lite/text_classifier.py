@@ -6,8 +6,10 @@
 
 The model takes one text per invocation (as an app calls it), so texts are run one after the
 other. Inputs go through a fixed-size buffer whose tail is padding (-1, which the model
-ignores): the interpreter re-allocates its tensors only when a text needs a bigger buffer
-(sizes are powers of two), not on every call.
+ignores), so the input shape changes only when a text needs a bigger buffer (sizes are powers
+of two). The inner tensors still follow each text's token count (the model's shapes are
+dynamic), so this saves little: measured about 3% per SST-2 sentence against resizing the
+input to every text.
 
 Threads: an interpreter must not be invoked from two threads at once, so each thread gets its
 own (created on first use, all reading the same model). One `TextClassifier` can be shared by
