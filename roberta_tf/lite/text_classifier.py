@@ -91,6 +91,9 @@ class TextClassifier:
             raise ValueError(f"token_ids and padding_mask must be [n, length] of one shape: {token_ids.shape}, {padding_mask.shape}")
         if token_ids.shape[1] > self.sequence_length:
             raise ValueError(f"rows are longer than the {self.sequence_length} tokens this model takes")
+        if token_ids.size and not (np.issubdtype(token_ids.dtype, np.integer) and np.issubdtype(padding_mask.dtype, np.integer)):
+            # Casting 5.5 to int32 would silently classify another token.
+            raise TypeError(f"token_ids and padding_mask must be integers, not {token_ids.dtype} / {padding_mask.dtype}")
         if token_ids.size and (token_ids.min() < 0 or token_ids.max() >= self.vocabulary_size):
             raise ValueError(f"token_ids must be in [0, {self.vocabulary_size})")
         if not np.isin(padding_mask, (0, 1)).all():

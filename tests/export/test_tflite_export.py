@@ -183,6 +183,8 @@ def test_helper_rejects_bad_arguments_clearly(exports):
         ids_model.classify_token_ids([[0, 60000, 2]], [[1, 1, 1]])
     with pytest.raises(ValueError, match="longer than"):
         ids_model.classify_token_ids(np.zeros([1, SEQUENCE_LENGTH + 1]), np.ones([1, SEQUENCE_LENGTH + 1]))
+    with pytest.raises(TypeError, match="must be integers"):
+        ids_model.classify_token_ids([[0.0, 5.5, 2.0]], [[1, 1, 1]])
     with pytest.raises(ValueError, match="only 0 and 1"):
         ids_model.classify_token_ids([[0, 5, 2]], [[1, 2, 1]])
 
