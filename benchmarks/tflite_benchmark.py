@@ -148,6 +148,29 @@ def _failure(e, what=""):
     return {"status": "failed", "reason": f"{what}{type(e).__name__}: {str(e)[:400]}"}
 
 
+def export_ort_pair(torch_model, geometry, workdir, name, engine_names, artifacts, outcome):
+    """`torch_model` as ONNX fp32 and its dynamic int8 quantization (the two ORT engines
+    `engine_names`): paths into `artifacts`, export records (or the failure) into `outcome`."""
+    fp32_name, int8_name = engine_names
+    onnx_path = Path(workdir, f"{name}.onnx")
+    start = time.perf_counter()
+    try:
+        exporter, errors = export_onnx(torch_model, onnx_path, geometry)
+        artifacts[fp32_name] = onnx_path
+        outcome["exports"][fp32_name] = {"status": "ok", "seconds": round(time.perf_counter() - start, 2),
+                                         "bytes": onnx_path.stat().st_size, "exporter": exporter,
+                                         "export_errors": errors}
+        start = time.perf_counter()
+        int8_path, info = quantize_int8(onnx_path, workdir, name=name)
+        artifacts[int8_name] = int8_path
+        outcome["exports"][int8_name] = {"status": "ok", "seconds": round(time.perf_counter() - start, 2),
+                                         "bytes": int8_path.stat().st_size, **info}
+    except Exception as e:  # noqa: BLE001 (the other engines still run; the failure is recorded)
+        for engine_name in engine_names:
+            outcome["exports"].setdefault(engine_name, _failure(e))
+        logging.warning("ONNX export/quantization failed: %s", traceback.format_exc())
+
+
 def _bytes_of(path):
     path = Path(path)
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
@@ -655,23 +678,7 @@ def part1(data_dir, threads, forms, config, workdir):
     except Exception as e:  # noqa: BLE001
         outcome["exports"][name] = _failure(e)
         logging.warning("export %s failed: %s", name, traceback.format_exc())
-    onnx_path = Path(workdir, "sst2.onnx")
-    start = time.perf_counter()
-    try:
-        exporter, errors = export_onnx(torch_model, onnx_path, geometry)
-        artifacts[ORT_FP32] = onnx_path
-        outcome["exports"][ORT_FP32] = {"status": "ok", "seconds": round(time.perf_counter() - start, 2),
-                                        "bytes": onnx_path.stat().st_size, "exporter": exporter,
-                                        "export_errors": errors}
-        start = time.perf_counter()
-        int8_path, info = quantize_int8(onnx_path, workdir, name="sst2")
-        artifacts[ORT_INT8] = int8_path
-        outcome["exports"][ORT_INT8] = {"status": "ok", "seconds": round(time.perf_counter() - start, 2),
-                                        "bytes": int8_path.stat().st_size, **info}
-    except Exception as e:  # noqa: BLE001
-        for engine_name in (ORT_FP32, ORT_INT8):
-            outcome["exports"].setdefault(engine_name, _failure(e))
-        logging.warning("ONNX export/quantization failed: %s", traceback.format_exc())
+    export_ort_pair(torch_model, geometry, workdir, "sst2", (ORT_FP32, ORT_INT8), artifacts, outcome)
     del torch_model
     gc.collect()
 
@@ -841,23 +848,7 @@ def part2(data_dir, threads, forms, geometry_name, config, workdir):
         gc.collect()
     del classifier
     gc.collect()
-    onnx_path = Path(workdir, "base.onnx")
-    start = time.perf_counter()
-    try:
-        exporter, errors = export_onnx(torch_model, onnx_path, geometry)
-        artifacts[BASE_ORT_FP32] = onnx_path
-        outcome["exports"][BASE_ORT_FP32] = {"status": "ok", "seconds": round(time.perf_counter() - start, 2),
-                                             "bytes": onnx_path.stat().st_size, "exporter": exporter,
-                                             "export_errors": errors}
-        start = time.perf_counter()
-        int8_path, info = quantize_int8(onnx_path, workdir, name="base")
-        artifacts[BASE_ORT_INT8] = int8_path
-        outcome["exports"][BASE_ORT_INT8] = {"status": "ok", "seconds": round(time.perf_counter() - start, 2),
-                                             "bytes": int8_path.stat().st_size, **info}
-    except Exception as e:  # noqa: BLE001
-        for engine_name in (BASE_ORT_FP32, BASE_ORT_INT8):
-            outcome["exports"].setdefault(engine_name, _failure(e))
-        logging.warning("ONNX export/quantization failed: %s", traceback.format_exc())
+    export_ort_pair(torch_model, geometry, workdir, "base", (BASE_ORT_FP32, BASE_ORT_INT8), artifacts, outcome)
     del torch_model
     gc.collect()
 
