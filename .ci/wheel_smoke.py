@@ -5,8 +5,9 @@ from outside the repository, so nothing can come from the source tree.
 
 Checks: roberta_tf is imported from site-packages; every module of every subpackage imports;
 `roberta-tf tokenize` (the console script) tokenizes two lines exactly; the model classes
-build, expose `presets` (a class property) and a tiny classifier exports as a TF Serving
-SavedModel that answers. Prints one line per check; exits non-zero on the first failure.
+build, expose `presets` (a class property); the named preset's tokenizer loads from the
+vocabulary packaged in the wheel with the hub switched off; a tiny classifier exports as a TF
+Serving SavedModel that answers. Prints one line per check; exits non-zero on the first failure.
 """
 
 import importlib
@@ -59,6 +60,10 @@ def main(vocab_json, merges_txt):
     from roberta_tf.models import RobertaBackbone, RobertaTextClassifier, RobertaTokenizer
 
     check("RobertaTextClassifier.presets", "roberta_base_en" in RobertaTextClassifier.presets)
+    os.environ["HF_HUB_OFFLINE"] = "1"  # any download attempt now fails instead of reaching the network
+    named_ids = RobertaTokenizer.from_preset("roberta_base_en")("Hello world").numpy().tolist()
+    check("RobertaTokenizer.from_preset('roberta_base_en') offline, packaged vocabulary", named_ids == [31414, 232],
+          str(named_ids))
     tokenizer = RobertaTokenizer(vocabulary=vocab_json, merges=merges_txt)
     backbone = RobertaBackbone(vocabulary_size=50265, num_layers=1, num_heads=2, hidden_dim=16,
                                intermediate_dim=32, max_sequence_length=32)

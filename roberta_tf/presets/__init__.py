@@ -12,4 +12,11 @@ Format (version 1), documented in WORKSPACE.md:
 
 Loading also accepts a Hugging Face checkpoint directory, an `hf://owner/name[@revision]`
 handle or a named preset (`registry.PRESETS`), converted on the fly.
+
+A named preset's tokenizer needs no download: roberta-base's vocabulary (also roberta-large's)
+ships with the package, and `packaged_vocabulary(name)` gives its (vocab.json, merges.txt) paths.
 """
+
+from roberta_tf.presets.registry import packaged_vocabulary
+
+__all__ = ["packaged_vocabulary"]

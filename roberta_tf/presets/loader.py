@@ -5,6 +5,10 @@ by `converters.huggingface.convert`, the same entry point as `roberta-tf convert
 `hf://owner/name[@revision]` handle, a named preset (`registry.PRESETS`), a
 `ConvertedCheckpoint` (e.g. from `converters.fairseq.convert`) or a `PresetContents`.
 
+A named preset's weights and config.json come from the hub; its tokenizer is the vocabulary
+packaged with roberta_tf (`registry.packaged_vocabulary`), so `load_tokenizer` and
+`load_preprocessor` of a named preset never download anything (`resolve(..., tokenizer_only=True)`).
+
 The `load_*` functions take the class to build, as keras-hub's preset loaders do: a model's
 `from_preset` calls down into this package with `cls`, so presets never import the model
 classes. A task class names its parts `backbone_cls` and `preprocessor_cls`; a preprocessor
@@ -55,8 +59,13 @@ class PresetContents:
         return [p for p in (self.vocabulary, self.merges) if isinstance(p, pathlib.Path)]
 
 
-def resolve(preset):
-    """Any accepted preset reference -> PresetContents."""
+def resolve(preset, tokenizer_only=False):
+    """Any accepted preset reference -> PresetContents.
+
+    `tokenizer_only`: the caller builds a tokenizer or a preprocessor, nothing with weights. A
+    named preset is then answered from the registry and its packaged vocabulary without any
+    download (its `read_weights` refuses); every other reference resolves as usual.
+    """
     if isinstance(preset, PresetContents):
         return preset
     if isinstance(preset, ConvertedCheckpoint):
@@ -78,9 +87,7 @@ def resolve(preset):
         )
         return _from_huggingface_dir(directory, source=text)
     if text in registry.PRESETS:
-        entry = registry.PRESETS[text]
-        directory = hub.download(entry["hf_repo"], entry["files"])
-        return _from_huggingface_dir(directory, source=f"{text} (hf://{entry['hf_repo']})")
+        return _from_registry(text) if tokenizer_only else _from_hub_preset(text)
     raise PresetError(
         f"Unknown preset {text!r}: not a directory, not an hf://owner/name handle and not a named preset "
         f"({', '.join(sorted(registry.PRESETS))})."
@@ -105,6 +112,10 @@ def load_task(task_cls, preset, load_weights=True, num_classes=None, preprocesso
     `num_classes` different from the preset's head (or a preset without a head) gives a new,
     randomly initialized head; `preprocessor="auto"` loads the preset's tokenizer; other
     keyword arguments go to the constructor (keras-hub routes `dtype` to the backbone)."""
+    if preprocessor == "auto" and _named_preset(preset) is not None:
+        # A named preset's tokenizer type is known without a download: one roberta_tf cannot
+        # build (XLM-RoBERTa's) fails here, before gigabytes of weights are fetched.
+        _tokenizer_config(resolve(preset, tokenizer_only=True))
     contents = resolve(preset)
     head = contents.config.get("classifier")
     if num_classes is None:
@@ -136,7 +147,7 @@ def load_task(task_cls, preset, load_weights=True, num_classes=None, preprocesso
 
 def load_preprocessor(preprocessor_cls, preset, sequence_length=None, **kwargs):
     """A `preprocessor_cls` with the preset's tokenizer and packing configuration."""
-    contents = resolve(preset)
+    contents = resolve(preset, tokenizer_only=True)
     config = contents.config.get("preprocessor") or {}
     maximum = contents.config["backbone"]["max_sequence_length"]
     arguments = {
@@ -154,7 +165,17 @@ def load_preprocessor(preprocessor_cls, preset, sequence_length=None, **kwargs):
 
 def load_tokenizer(tokenizer_cls, preset):
     """A `tokenizer_cls` from the preset's tokenizer files."""
-    contents = resolve(preset)
+    contents = resolve(preset, tokenizer_only=True)
+    config = _tokenizer_config(contents)
+    return tokenizer_cls(
+        vocabulary=_as_argument(contents.vocabulary),
+        merges=_as_argument(contents.merges),
+        match_special_tokens=config.get("match_special_tokens", False),
+    )
+
+
+def _tokenizer_config(contents):
+    """The preset's tokenizer config, or a PresetError unless it is a byte-level BPE one."""
     config = contents.config.get("tokenizer")
     if config is None:
         raise PresetError(f"{contents.source} has no tokenizer files: pass preprocessor=None and feed token ids.")
@@ -163,11 +184,7 @@ def load_tokenizer(tokenizer_cls, preset):
             f"{contents.source} uses a {config['type']} tokenizer, which roberta_tf does not support yet "
             "(XLM-RoBERTa's SentencePiece comes later). Load it with preprocessor=None and feed token ids."
         )
-    return tokenizer_cls(
-        vocabulary=_as_argument(contents.vocabulary),
-        merges=_as_argument(contents.merges),
-        match_special_tokens=config.get("match_special_tokens", False),
-    )
+    return config
 
 
 def _check_layout(contents, backbone_config, head_config=None):
@@ -203,6 +220,60 @@ def _from_preset_dir(directory):
         vocabulary=vocabulary,
         merges=merges,
         metadata=_read_metadata(directory),
+    )
+
+
+def _named_preset(preset):
+    """The registry name `preset` refers to, or None: exactly when `resolve` would take it as a
+    named preset (a directory of the same name wins)."""
+    if not isinstance(preset, (str, os.PathLike)):
+        return None
+    text = os.fspath(preset)
+    if text in registry.PRESETS and not os.path.isdir(text):
+        return text
+    return None
+
+
+def _from_hub_preset(name):
+    """A named preset for a model: config.json and weights downloaded, the tokenizer packaged."""
+    entry = registry.PRESETS[name]
+    directory = hub.download(entry["hf_repo"], entry["files"])
+    contents = _from_huggingface_dir(directory, source=f"{name} (hf://{entry['hf_repo']})")
+    if "vocabulary" not in entry:  # XLM-RoBERTa: whatever tokenizer the checkpoint has
+        return contents
+    expected, found = entry["backbone"]["vocabulary_size"], contents.config["backbone"]["vocabulary_size"]
+    if found != expected:
+        raise PresetError(
+            f"{contents.source}: the downloaded config.json has vocab_size {found}, but {name}'s packaged "
+            f"vocabulary has {expected} ids; the repository no longer holds {name}'s checkpoint."
+        )
+    vocabulary, merges = registry.packaged_vocabulary(name)
+    config = {**contents.config, "tokenizer": {"type": BYTE_LEVEL_BPE}}
+    return dataclasses.replace(contents, config=config, vocabulary=vocabulary, merges=merges)
+
+
+def _from_registry(name):
+    """A named preset for a tokenizer or preprocessor: the registry's architecture (sequence
+    length bounds) and the packaged vocabulary; no weights and no download."""
+    entry = registry.PRESETS[name]
+    vocabulary = merges = None
+    if "vocabulary" in entry:
+        vocabulary, merges = registry.packaged_vocabulary(name)
+        tokenizer = {"type": BYTE_LEVEL_BPE}
+    else:  # load_tokenizer names the unsupported type
+        tokenizer = {"type": entry["tokenizer"]}
+
+    def no_weights():
+        raise PresetError(f"{name} was resolved for its tokenizer only (no weights downloaded); resolve it again "
+                          "without tokenizer_only to load a model.")
+
+    return PresetContents(
+        source=name,
+        config=preset_format.new_config(dict(entry["backbone"]), None, None, tokenizer),
+        read_weights=no_weights,
+        read_layout=no_weights,
+        vocabulary=vocabulary,
+        merges=merges,
     )
 
 
