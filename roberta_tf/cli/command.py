@@ -10,6 +10,7 @@ A subcommand is a module of this package with:
     def define_flags(flag_values):   # define flags on *this* FlagValues (never absl's FLAGS)
     def execute(flag_values, args):  # the work; returns an exit code or None (= 0)
     def main(argv):                  # return command.run_subcommand(sys.modules[__name__], argv)
+    USES_TENSORFLOW = False          # optional: skip the quiet TensorFlow import before `execute`
 
 plus one line in `main.SUBCOMMANDS`. A subcommand with modes (`roberta-tf convert fairseq|hf`)
 has `MODES = {"fairseq": Mode(summary, define_flags, execute), ...}` instead of `execute`: the
@@ -24,13 +25,14 @@ without loading it.
 
 Exit codes: 0 success, 1 runtime error (`CommandError`, `ValueError`, `OSError`),
 2 usage error (`UsageError`, bad flags), 130 interrupted. Errors are one line on stderr,
-without a traceback.
+without a traceback (`--verbose` adds it); any other exception is also one line and exit 1.
 """
 
 import dataclasses
 import os
 import sys
 import textwrap
+import traceback
 from typing import Callable
 
 from absl import flags
@@ -97,6 +99,9 @@ def define_common_flags(flag_values):
         "Logging verbosity: -1 warnings and errors only, 0 info (default), 1 debug.",
         short_name="v",
         flag_values=flag_values,
+    )
+    flags.DEFINE_bool(
+        "verbose", False, "On an error, print the full traceback after the one-line message.", flag_values=flag_values
     )
 
 
@@ -222,19 +227,59 @@ def run_subcommand(module, argv):
     if flag_values["verbosity"].value is not None:
         logging.set_verbosity(flag_values["verbosity"].value)
     execute = module.MODES[mode].execute if mode else module.execute
+    if getattr(module, "USES_TENSORFLOW", True) and not flag_values.verbose:
+        import_tensorflow_quietly()
     try:
         code = execute(flag_values, args)
         return EXIT_OK if code is None else int(code)
     except CommandError as e:
+        _traceback_if(flag_values.verbose)
         error(prog, e, hint=isinstance(e, UsageError))
         return e.exit_code
     except BrokenPipeError:
         _quiet_broken_stdout()  # the reader went away (`| head`): stop quietly
         return EXIT_ERROR
     except (ValueError, OSError) as e:
-        logging.debug("%s failed", prog, exc_info=True)  # the traceback, with --verbosity=1
+        _traceback_if(flag_values.verbose)
         error(prog, e)
         return EXIT_ERROR
     except KeyboardInterrupt:
         error(prog, "interrupted")
         return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - a bug or a runtime's own error: still one line, exit 1
+        _traceback_if(flag_values.verbose)
+        message = getattr(e, "message", None) or str(e) or type(e).__name__
+        error(prog, f"{type(e).__name__}: {message}" + ("" if flag_values.verbose else " (--verbose shows the traceback)"))
+        return EXIT_ERROR
+
+
+def import_tensorflow_quietly():
+    """Imports TensorFlow and initializes its devices with the C++ banners it writes straight to
+    file descriptor 2 (oneDNN, CUDA stubs, cuInit; `TF_CPP_MIN_LOG_LEVEL` does not silence
+    them) sent to a scratch file, replayed only if the import fails. Python's own warnings and
+    errors are unaffected afterwards; `--verbose` skips this."""
+    import tempfile
+
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(2)
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the device scan, where cuInit complains
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode("utf-8", errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _traceback_if(verbose):
+    if verbose:
+        traceback.print_exc(file=sys.stderr)

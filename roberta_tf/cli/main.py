@@ -27,6 +27,8 @@ SUBCOMMANDS = {
     "convert": "roberta_tf.cli.convert",
     "verify": "roberta_tf.cli.verify",
     "export": "roberta_tf.cli.export",
+    "predict": "roberta_tf.cli.predict",
+    "evaluate": "roberta_tf.cli.evaluate",
 }
 
 DESCRIPTION = "RoBERTa tokenizer and text classifier tools on TensorFlow."

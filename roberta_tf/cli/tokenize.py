@@ -17,7 +17,7 @@ import time
 from absl import flags
 from absl import logging
 
-from roberta_tf.cli import command
+from roberta_tf.cli import command, textio
 from roberta_tf.cli.command import CommandError, UsageError
 from roberta_tf.preprocessing import options
 
@@ -110,16 +110,6 @@ class TokenizerFiles:
         return ", ".join(self.files)
 
 
-def check_readable(path, flag):
-    """A clear error unless `path` names an existing non-directory (a file, a pipe, /dev/stdin)."""
-    if not path:
-        raise UsageError(f"--{flag} is empty")
-    if not os.path.exists(path):
-        raise CommandError(f"--{flag}: no such file: {path!r}")
-    if os.path.isdir(path):
-        raise CommandError(f"--{flag}: is a directory: {path!r}")
-
-
 def resolve_tokenizer_files(fv):
     """The single tokenizer source given by the flags, its files checked to exist."""
     groups = {
@@ -157,7 +147,7 @@ def resolve_tokenizer_files(fv):
     flag_names = groups[group]
     files = tuple(fv[n].value for n in flag_names)
     for path, name in zip(files, flag_names):
-        check_readable(path, name)
+        textio.check_readable(path, name)
     return TokenizerFiles("huggingface" if group == "huggingface" else "fairseq", files, flag_names)
 
 
@@ -241,35 +231,6 @@ def parse_columns(values):
     return tuple(columns)
 
 
-def strip_line_end(line):
-    """`line` without its trailing "\\n" and the "\\r" just before it (nothing else)."""
-    if line.endswith(b"\n"):
-        line = line[:-1]
-        if line.endswith(b"\r"):
-            line = line[:-1]
-    return line
-
-
-def read_records(lines, columns=(), skip_header=False, source_name="<input>"):
-    """Yields (line_number, segments) for binary `lines`: segments is (line,) without
-    `columns`, else the tab-separated fields named by `columns` (bytes)."""
-    needed = max(columns) + 1 if columns else 0
-    for line_number, line in enumerate(lines, start=1):
-        if skip_header and line_number == 1:
-            continue
-        line = strip_line_end(line)
-        if not columns:
-            yield line_number, (line,)
-            continue
-        fields = line.split(b"\t")
-        if len(fields) < needed:
-            raise CommandError(
-                f"{source_name}:{line_number}: --columns={','.join(map(str, columns))} needs at least "
-                f"{needed} tab-separated columns; the line has {len(fields)}"
-            )
-        yield line_number, tuple(fields[c] for c in columns)
-
-
 def _count_ids(row):
     return sum(map(len, row)) if row and isinstance(row[0], list) else len(row)
 
@@ -292,7 +253,7 @@ def tokenize_stream(encoder, lines, output, columns=(), skip_header=False, batch
             segment.clear()
         logging.log_every_n_seconds(logging.INFO, "%d lines tokenized.", 30, num_lines)
 
-    for _, segments in read_records(lines, columns, skip_header, source_name):
+    for _, segments in textio.read_records(lines, columns, skip_header, source_name):
         for segment, text in zip(batch, segments):
             segment.append(text)
         if len(batch[0]) >= batch_size:
@@ -302,67 +263,22 @@ def tokenize_stream(encoder, lines, output, columns=(), skip_header=False, batch
     return num_lines, num_ids
 
 
-def _isatty(stream):
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-class _Stream:
-    """Opens '-' (stdin/stdout) or a path; closes only what it opened."""
-
-    def __init__(self, path, mode):
-        self.path, self.mode, self.file, self.owned = path, mode, None, False
-
-    @property
-    def name(self):
-        return ("<stdin>" if "r" in self.mode else "<stdout>") if self.path == "-" else self.path
-
-    def __enter__(self):
-        if self.path == "-":
-            self.file = sys.stdin.buffer if "r" in self.mode else sys.stdout
-            return self.file
-        flag = "--input" if "r" in self.mode else "--output"
-        try:
-            if "b" in self.mode:
-                self.file = open(self.path, self.mode)  # noqa: SIM115
-            else:
-                self.file = open(self.path, self.mode, encoding="utf-8", newline="\n")  # noqa: SIM115
-        except OSError as e:
-            raise CommandError(f"{flag}: cannot open {self.path!r}: {e.strerror or e}") from e
-        self.owned = True
-        return self.file
-
-    def __exit__(self, *exc):
-        if self.owned:
-            self.file.close()
-        return False
-
-
 def execute(fv, args):
     del args  # none accepted
     columns = parse_columns(fv.columns)
     source = resolve_tokenizer_files(fv)
-    if fv.input != "-":
-        check_readable(fv.input, "input")
-    if fv.output != "-":
-        directory = os.path.dirname(os.path.abspath(fv.output))
-        if not os.path.isdir(directory):
-            raise CommandError(f"--output: no such directory: {directory!r}")
-        if fv.input != "-" and os.path.exists(fv.output) and os.path.samefile(fv.input, fv.output):
-            raise UsageError("--output is the --input file (it would be truncated before it is read)")
+    textio.check_input_output(fv.input, fv.output)
     if not fv.add_special_tokens and fv["sequence_length"].present:
         logging.warning("--sequence_length has no effect with --noadd_special_tokens (raw ids are not truncated).")
 
     import tensorflow as tf
 
-    if fv.input == "-" and _isatty(sys.stdin):
+    if fv.input == "-" and textio.isatty(sys.stdin):
         logging.info("Reading text from stdin, one text per line (end with Ctrl-D).")
     tokenizer = load_tokenizer(source, fv.match_special_tokens)
     encoder = BatchEncoder(tokenizer, fv.add_special_tokens, fv.sequence_length, fv.truncate)
     start = time.perf_counter()
-    input_stream, output_stream = _Stream(fv.input, "rb"), _Stream(fv.output, "w")
+    input_stream, output_stream = textio.Stream(fv.input, "rb"), textio.Stream(fv.output, "w")
     with input_stream as lines, output_stream as output:
         try:
             num_lines, num_ids = tokenize_stream(

@@ -25,6 +25,7 @@ LAYERS = (
     ("presets",),  # preset directories, hub downloads, resolution; loaders take the class to build
     ("models",),  # the keras-hub API classes
     ("export", "serving", "lite"),  # exporters / TF Serving clients + deployment files / TFLite runtime
+    ("artifacts",),  # any exported artifact (preset, SavedModel, .tflite) found, described and run alike
     ("cli",),  # the roberta-tf command
 )
 RANK = {package: rank for rank, names in enumerate(LAYERS) for package in names}
