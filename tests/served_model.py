@@ -64,6 +64,14 @@ def exported(preset, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tflite_model(preset, tmp_path_factory):
+    """The preset as a float32 `utf8_bytes` TFLite model (its path), exported once per session."""
+    from roberta_tf.export import tflite
+
+    return tflite.export_preset_tflite(preset, tmp_path_factory.mktemp("tflite") / "model.tflite").path
+
+
+@pytest.fixture(scope="session")
 def loaded(exported):
     return tf.saved_model.load(str(exported.path))
 

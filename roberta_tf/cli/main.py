@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "export": "roberta_tf.cli.export",
     "predict": "roberta_tf.cli.predict",
     "evaluate": "roberta_tf.cli.evaluate",
+    "inspect": "roberta_tf.cli.inspect",
 }
 
 DESCRIPTION = "RoBERTa tokenizer and text classifier tools on TensorFlow."

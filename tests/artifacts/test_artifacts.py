@@ -9,17 +9,11 @@ import pytest
 
 from roberta_tf import artifacts
 from roberta_tf.artifacts import predictors as predictors_lib
-from roberta_tf.export import tflite, tflite_metadata
+from roberta_tf.export import tflite_metadata
 from roberta_tf.export.saved_model_tokenizer import export_tokenizer_saved_model
-from served_model import LABELS, PAIRS_A, PAIRS_B, SEQUENCE_LENGTH, TEXTS, classifier, exported, loaded, preset  # noqa: F401
+from served_model import LABELS, PAIRS_A, PAIRS_B, SEQUENCE_LENGTH, TEXTS, classifier, exported, loaded, preset, tflite_model  # noqa: F401
 
 BAD_TEXTS = [b"\xff\xfe invalid", b"nul\x00byte", "😀" * 300, ""]
-
-
-@pytest.fixture(scope="module")
-def tflite_model(preset, tmp_path_factory):  # noqa: F811
-    path = tmp_path_factory.mktemp("tflite") / "model.tflite"
-    return tflite.export_preset_tflite(preset, path).path
 
 
 @pytest.fixture(scope="module")
