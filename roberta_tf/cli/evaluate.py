@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 from absl import flags
-from absl import logging
 
 from roberta_tf.cli import command, predict, textio
 from roberta_tf.cli.command import CommandError, UsageError
@@ -66,7 +65,6 @@ def evaluate_stream(predictor, lines, columns, label_column, skip_header=False, 
         true_ids += [parse_label(line_number, fields[-1]) for line_number, fields in batch]
         segments = [list(texts) for texts in zip(*(fields[:-1] for _, fields in batch))]
         predicted_ids += predict.classify_segments(predictor, segments).class_ids.tolist()
-        logging.log_every_n_seconds(logging.INFO, "%d examples evaluated.", 30, len(true_ids))
     return np.array(true_ids, np.int64), np.array(predicted_ids, np.int64)
 
 
@@ -105,9 +103,9 @@ def execute(fv, args):
     predictor = predict.load_predictor(fv, predict.locate_model(fv))
     started = time.perf_counter()
     input_stream = textio.Stream(fv.input, "rb")
-    with input_stream as lines:
+    with input_stream as lines, predict.input_progress(fv, "Evaluating") as bar:
         true_ids, predicted_ids = evaluate_stream(
-            predictor, lines, columns, fv.label_column, fv.skip_header, fv.batch_size, input_stream.name,
+            predictor, textio.counted(lines, bar), columns, fv.label_column, fv.skip_header, fv.batch_size, input_stream.name,
             predict.columns_flag(fv, f"--label_column={fv.label_column}"))
     if not len(true_ids):
         raise CommandError(f"{input_stream.name}: no examples to evaluate")

@@ -97,6 +97,17 @@ def load_predictor(fv, artifact):
     return predictor
 
 
+def input_progress(fv, description):
+    """A progress bar over the input's bytes (rate and ETA when --input is a file). Disabled
+    when stdout is a terminal, where it would interleave with the results."""
+    from roberta_tf.utils import progress
+
+    bar = progress.bar(total=textio.input_size(fv.input), description=description, unit="B",
+                       disable=fv["output"].value == "-" and textio.isatty(sys.stdout))
+    bar.unit_scale = True  # 1.2MB, not 1234567 (format_meter reads it at every redraw)
+    return bar
+
+
 def classify_segments(predictor, segments):
     """`segments`: 1 or 2 equally long lists of bytes -> Prediction."""
     return predictor.classify(segments[0]) if len(segments) == 1 else predictor.classify_pairs(*segments)
@@ -127,7 +138,6 @@ def predict_stream(predictor, lines, output, columns=(), skip_header=False, batc
         output.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in prediction_records(prediction, token_ids)))
         output.flush()
         count += len(batch)
-        logging.log_every_n_seconds(logging.INFO, "%d lines classified.", 30, count)
     return count
 
 
@@ -144,9 +154,9 @@ def execute(fv, args):
         logging.info("Reading text from stdin, one text per line (end with Ctrl-D).")
     started = time.perf_counter()
     input_stream, output_stream = textio.Stream(fv.input, "rb"), textio.Stream(fv.output, "w")
-    with input_stream as lines, output_stream as output:
-        count = predict_stream(predictor, lines, output, columns, fv.skip_header, fv.batch_size,
-                               fv.with_token_ids, input_stream.name, columns_flag(fv))
+    with input_stream as lines, output_stream as output, input_progress(fv, "Classifying") as bar:
+        count = predict_stream(predictor, textio.counted(lines, bar), output, columns, fv.skip_header,
+                               fv.batch_size, fv.with_token_ids, input_stream.name, columns_flag(fv))
     elapsed = time.perf_counter() - started
     logging.info("Classified %d lines from %s to %s in %.1f s (%.0f lines/s).", count, input_stream.name,
                  output_stream.name, elapsed, count / elapsed if elapsed else 0.0)

@@ -78,6 +78,20 @@ def batches(records, batch_size):
         yield batch
 
 
+def input_size(path):
+    """Bytes in the --input file (None for stdin or a pipe): the total of a progress bar."""
+    if path == "-" or not os.path.isfile(path):
+        return None
+    return os.path.getsize(path)
+
+
+def counted(lines, bar):
+    """Yields `lines`, adding each line's bytes to the progress `bar` once it is read."""
+    for line in lines:
+        bar.update(len(line))
+        yield line
+
+
 def isatty(stream):
     try:
         return stream.isatty()
