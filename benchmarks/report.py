@@ -3,6 +3,7 @@ commit, load), the CPU other processes take while measuring, tables, targets, th
 and the plots."""
 
 import dataclasses
+import datetime
 import importlib.metadata
 import json
 import operator
@@ -42,6 +43,31 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# The CPU features the engines' kernels choose between (oneDNN, XNNPACK, MLAS, MKL): vector
+# width, int8 dot products (VNNI) and bfloat16 / AMX matrix units. Recorded because a number
+# measured on one of these machines does not carry over to a CPU without the feature.
+CPU_FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+                         "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+def cpu_flags():
+    """The `CPU_FLAGS_OF_INTEREST` the CPU has (from /proc/cpuinfo; None where it is missing)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in CPU_FLAGS_OF_INTEREST if flag in present]
+    except OSError:
+        pass
+    return None
+
+
+def utc_now():
+    """The current time, ISO 8601 in UTC to the second (the date every record carries)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def git_commit():
@@ -85,8 +111,10 @@ def machine_info(packages, **extra):
     from absl import logging
 
     info = {
+        "date": utc_now(),
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "load_average_at_start": os.getloadavg(),
@@ -233,6 +261,27 @@ def format_table(columns, rows, keys=1, group_by=None):
         else:
             status = row["status"] + (f": {row['reason'][:90]}" if row.get("reason") else "")
             lines.append(" ".join([*(column.cell(row) for column in columns[:keys]), status]))
+    return "\n".join(lines)
+
+
+def markdown_table(columns, rows, keys=1):
+    """`format_table`'s table in Markdown (GitHub pipes): the same columns, cells and "-" for a
+    missing value; SEPARATOR columns are dropped (Markdown has no vertical rules) and a row
+    whose "status" is not "ok" shows its first `keys` cells, then its status and reason."""
+    columns = [column for column in columns if column is not SEPARATOR]
+
+    def line(cells):
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [line(column.title for column in columns),
+             "|" + "|".join("---:" if column.align == ">" else ":---" for column in columns) + "|"]
+    for row in rows:
+        if row.get("status", "ok") == "ok":
+            lines.append(line(column.cell(row).strip() for column in columns))
+        else:
+            status = row["status"] + (f": {row['reason'][:120]}" if row.get("reason") else "")
+            cells = [column.cell(row).strip() for column in columns[:keys]]
+            lines.append(line(cells + [status] + [""] * (len(columns) - keys - 1)))
     return "\n".join(lines)
 
 

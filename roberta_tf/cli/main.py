@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "predict": "roberta_tf.cli.predict",
     "evaluate": "roberta_tf.cli.evaluate",
     "inspect": "roberta_tf.cli.inspect",
+    "benchmark": "roberta_tf.cli.benchmark",
 }
 
 DESCRIPTION = "RoBERTa tokenizer and text classifier tools on TensorFlow."

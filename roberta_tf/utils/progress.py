@@ -26,8 +26,9 @@ from absl import logging
 
 LOG_INTERVAL_SECONDS = 10.0
 # The log-line meter: tqdm's default text without the drawn bar, which means nothing in a log.
-LOG_FORMAT = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
-LOG_FORMAT_NO_TOTAL = "{desc}: {n_fmt} {unit} [{elapsed}, {rate_fmt}{postfix}]"
+# {desc} carries its own ": ", as `set_description` writes it (and tqdm's bar does not double).
+LOG_FORMAT = "{desc}{percentage:3.0f}% {n_fmt}/{total_fmt} {unit} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+LOG_FORMAT_NO_TOTAL = "{desc}{n_fmt} {unit} [{elapsed}, {rate_fmt}{postfix}]"
 
 
 def bar(iterable=None, total=None, description="", unit="it", log_interval=LOG_INTERVAL_SECONDS, disable=False):
@@ -46,6 +47,7 @@ def bar(iterable=None, total=None, description="", unit="it", log_interval=LOG_I
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)
+    description = f"{description}: " if description else ""
     if stderr_is_terminal():
         return tqdm.tqdm(iterable, total=total, desc=description, unit=unit, file=sys.stderr, dynamic_ncols=True,
                          disable=disable)
