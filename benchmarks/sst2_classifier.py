@@ -20,8 +20,11 @@ The recipe (`RECIPE`, version `RECIPE_VERSION`):
     `tf.keras.utils.set_random_seed` (reruns are comparable, not bit-identical: TF's CPU
     kernels reduce in parallel).
 
-The preset is written with `save_to_preset` into the staging directory of
-`roberta_tf.utils.files.atomic_directory` (a hidden sibling of the target), `training.json`
+The recipe machinery (bucketed batches, the optimizer schedule, `fit` with a progress bar, the
+checked atomic save) is `roberta_tf.demo.training`, shared with `roberta-tf demo`; this module
+holds the recipe, the cache and the record. The preset is written with `save_to_preset` into
+the staging directory of `roberta_tf.utils.files.atomic_directory` (a hidden sibling of the
+target), `training.json`
 (recipe, seconds, train size, SST-2 dev accuracy and loss, machine, git commit, date) is added
 there, the preset is reloaded from that directory and checked (`from_preset` + `predict`
 must give the recorded dev accuracy), and only then is the directory renamed into place
@@ -44,8 +47,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import datetime  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -54,10 +55,11 @@ from absl import logging  # noqa: E402
 
 from benchmarks import DATA_DIR, report  # noqa: E402
 from benchmarks.data import load_sst2  # noqa: E402
+from roberta_tf.demo import training_record  # noqa: E402  (TF-free: the cache check loads no TensorFlow)
 
 NAME = "sst2-small-v1"
 RECIPE_VERSION = 1
-TRAINING_FILE = "training.json"
+TRAINING_FILE = training_record.TRAINING_FILE
 LABEL_NAMES = ["negative", "positive"]
 PACKAGES = ["tensorflow", "tf-keras", "numpy", "absl-py"]
 
@@ -104,22 +106,12 @@ def default_cache_dir():
 
 def read_training_record(preset_dir):
     """The preset's training.json as a dict, or None when it is missing or unreadable."""
-    try:
-        with open(Path(preset_dir) / TRAINING_FILE, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return training_record.read_training_record(preset_dir)
 
 
 def is_current(preset_dir):
     """Whether `preset_dir` holds this preset trained with the current recipe."""
-    record = read_training_record(preset_dir)
-    return (
-        record is not None
-        and (Path(preset_dir) / "config.json").is_file()
-        and record.get("recipe_version") == RECIPE_VERSION
-        and record.get("recipe") == RECIPE
-    )
+    return training_record.record_matches(preset_dir, recipe_version=RECIPE_VERSION, recipe=RECIPE)
 
 
 def trained_preset(cache_dir=None, retrain=False, data_dir=None):
@@ -146,85 +138,29 @@ def trained_preset(cache_dir=None, retrain=False, data_dir=None):
     return path
 
 
-def _batch_sizes(training):
-    """Per bucket (len(boundaries) + 1 of them) the batch size for ~tokens_per_batch tokens.
-    BPE tokens of an SST-2 word: ~1.15 (lower-case, pre-tokenized text), plus <s> and </s>."""
-    uppers = training["bucket_boundaries"] + [64]
-    sizes = [int(training["tokens_per_batch"] / (1.15 * u + 2)) for u in uppers]
-    return [min(training["max_batch_size"], max(training["min_batch_size"], s)) for s in sizes]
-
-
-def _train_dataset(texts, labels, training):
-    """Batched `(texts, labels)`: shuffled every epoch, grouped by word count."""
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices((tf.constant(texts), labels))
-    dataset = dataset.shuffle(len(texts), seed=training["seed"], reshuffle_each_iteration=True)
-    return dataset.bucket_by_sequence_length(
-        lambda text, label: tf.size(tf.strings.split(text)),
-        bucket_boundaries=training["bucket_boundaries"],
-        bucket_batch_sizes=_batch_sizes(training),
-    )
-
-
 def build_classifier(data_dir=None):
     """The untrained classifier of the recipe (seeds set first)."""
-    import tf_keras as keras
-
-    from roberta_tf.models import (
-        RobertaBackbone,
-        RobertaTextClassifier,
-        RobertaTextClassifierPreprocessor,
-        RobertaTokenizer,
-    )
+    from roberta_tf.demo import training
 
     vocabulary_dir = Path(data_dir or DATA_DIR) / "roberta-base"
-    keras.utils.set_random_seed(RECIPE["training"]["seed"])
-    tokenizer = RobertaTokenizer(vocabulary=str(vocabulary_dir / "vocab.json"),
-                                 merges=str(vocabulary_dir / "merges.txt"))
-    preprocessor = RobertaTextClassifierPreprocessor(tokenizer, **RECIPE["preprocessor"])
-    backbone = RobertaBackbone(**RECIPE["backbone"])
-    return RobertaTextClassifier(backbone, len(LABEL_NAMES), preprocessor=preprocessor,
-                                 dropout=RECIPE["head_dropout"], label_names=RECIPE["label_names"])
-
-
-def _optimizer(training, total_steps):
-    import tf_keras as keras
-
-    peak = training["peak_learning_rate"]
-    warmup = max(1, int(training["warmup_fraction"] * total_steps))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0, decay_steps=max(1, total_steps - warmup),
-        alpha=training["final_learning_rate_fraction"], warmup_target=peak, warmup_steps=warmup,
-    )
-    return keras.optimizers.AdamW(
-        learning_rate=schedule, weight_decay=training["weight_decay"], beta_2=training["beta_2"],
-        epsilon=training["epsilon"], global_clipnorm=training["global_clipnorm"],
-    )
+    return training.build_classifier(RECIPE, vocabulary_dir / "vocab.json", vocabulary_dir / "merges.txt")
 
 
 def train(preset_dir, data_dir=None):
     """Trains the recipe and writes the checked preset (with training.json) to `preset_dir`."""
     import tensorflow as tf
 
+    from roberta_tf.demo import training
     from roberta_tf.utils import files
 
     started = time.perf_counter()
     info = report.machine_info(PACKAGES)
-    training = RECIPE["training"]
     train_x, train_y = load_sst2("train", data_dir)
     dev_x, dev_y = load_sst2("dev", data_dir)
 
-    classifier = build_classifier(data_dir)
-    dataset = _train_dataset(train_x, train_y, training)
-    steps_per_epoch = int(dataset.reduce(0, lambda count, _: count + 1))  # strings only: ~1 s
-    classifier.compile(optimizer=_optimizer(training, steps_per_epoch * training["epochs"]))
-    logging.info("Training %s: %d examples, ~%d steps per epoch, %d epochs.", NAME, len(train_x),
-                 steps_per_epoch, training["epochs"])
-
-    fit_started, fit_cpu_started = time.perf_counter(), _cpu_seconds()
-    history = classifier.fit(dataset, epochs=training["epochs"], validation_data=(dev_x, dev_y), verbose=2)
-    fit_seconds, fit_cpu_seconds = time.perf_counter() - fit_started, _cpu_seconds() - fit_cpu_started
+    result = training.train(RECIPE, build_classifier(data_dir), train_x, train_y, validation_data=(dev_x, dev_y),
+                            description=f"Training {NAME}")
+    classifier = result.classifier
     dev_loss, dev_accuracy = classifier.evaluate(dev_x, dev_y, verbose=0)
 
     data = Path(data_dir or DATA_DIR) / "sst2"
@@ -233,16 +169,16 @@ def train(preset_dir, data_dir=None):
         "recipe_version": RECIPE_VERSION,
         "recipe": RECIPE,
         "geometry": RECIPE["backbone"],
-        "epochs": training["epochs"],
-        "steps_per_epoch_estimate": steps_per_epoch,
-        "batch_sizes_per_bucket": _batch_sizes(training),
+        "epochs": RECIPE["training"]["epochs"],
+        "steps_per_epoch_estimate": result.steps_per_epoch,
+        "batch_sizes_per_bucket": result.batch_sizes,
         "train_size": len(train_x),
-        "train_seconds": fit_seconds,
+        "train_seconds": result.seconds,
         # CPU time of this process in fit (all TF threads): with other jobs on the machine
         # the wall time grows, this hardly does (a quiet 2-core run: about half of it).
-        "train_cpu_seconds": fit_cpu_seconds,
+        "train_cpu_seconds": result.cpu_seconds,
         "total_seconds": time.perf_counter() - started,
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "history": result.history,
         "dev": {
             "size": len(dev_x),
             "accuracy": float(dev_accuracy),
@@ -260,32 +196,14 @@ def train(preset_dir, data_dir=None):
 
 
 def save_checked_preset(classifier, preset_dir, record, dev_x, dev_y):
-    """Writes `classifier` as the preset `preset_dir` with `record` as its training.json,
-    atomically (`roberta_tf.utils.files.atomic_directory`): saved into a hidden staging
-    directory beside the target, reloaded from there and checked (`from_preset` + `predict`
-    on `dev_x` must give `record["dev"]["accuracy"]`), then renamed into place, replacing an
-    older preset whole. On any error nothing changes at `preset_dir`. Returns it as a Path."""
-    from roberta_tf.models import RobertaTextClassifier
-    from roberta_tf.utils import files
+    """`roberta_tf.demo.training.save_checked_preset` with this preset's provenance: written
+    atomically, reloaded and checked (the recorded dev accuracy), then renamed into place."""
+    from roberta_tf.demo import training
 
-    preset_dir = Path(preset_dir).expanduser()
-    with files.atomic_directory(preset_dir, kind="preset", overwrite=True) as staged:
-        classifier.save_to_preset(staged, source={"type": "benchmarks/sst2_classifier.py", "name": NAME,
-                                                  "recipe_version": record["recipe_version"]})
-        # The check: the preset as any benchmark will load it gives the recorded accuracy.
-        reloaded = RobertaTextClassifier.from_preset(str(staged))
-        accuracy = float(np.mean(np.argmax(reloaded.predict(dev_x, verbose=0), axis=-1) == dev_y))
-        if abs(accuracy - record["dev"]["accuracy"]) > 0.5 / len(dev_y):
-            raise RuntimeError(f"The saved preset gives dev accuracy {accuracy:.4f}, "
-                               f"the trained model {record['dev']['accuracy']:.4f}.")
-        record["dev"]["accuracy_from_preset_predict"] = accuracy
-        (staged / TRAINING_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    return preset_dir
-
-
-def _cpu_seconds():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    return training.save_checked_preset(
+        classifier, preset_dir, record, dev_x, dev_y,
+        source={"type": "benchmarks/sst2_classifier.py", "name": NAME, "recipe_version": record["recipe_version"]},
+    )
 
 
 def main(argv):

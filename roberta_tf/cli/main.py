@@ -27,6 +27,7 @@ SUBCOMMANDS = {
     "convert": "roberta_tf.cli.convert",
     "verify": "roberta_tf.cli.verify",
     "export": "roberta_tf.cli.export",
+    "demo": "roberta_tf.cli.demo",
     "predict": "roberta_tf.cli.predict",
     "evaluate": "roberta_tf.cli.evaluate",
     "inspect": "roberta_tf.cli.inspect",

@@ -32,7 +32,7 @@ from roberta_tf.export import provenance, serving_module, warmup
 from roberta_tf.preprocessing import options
 from roberta_tf.contract import signatures as contract
 from roberta_tf.contract import tensors
-from roberta_tf.utils import files
+from roberta_tf.utils import files, progress
 
 METADATA_FILE = "roberta_tf_export.json"
 STAGING_KIND = "export"  # staging directories are named `.tmp-export-PID-*`
@@ -166,7 +166,7 @@ def verify_saved_model(export_dir, module, requests):
     missing = set(module.SIGNATURES) - set(loaded.signatures)
     if missing:
         raise RuntimeError(f"The exported model lacks signatures {sorted(missing)}")
-    for signature_name, inputs in requests:
+    for signature_name, inputs in progress.bar(requests, description="Verifying the SavedModel", unit="request"):
         dtypes = contract.INPUT_DTYPES[signature_name]
         arrays = {name: tensors.as_input_array(name, value, dtypes[name]) for name, value in inputs.items()}
         got = loaded.signatures[signature_name](**arrays)

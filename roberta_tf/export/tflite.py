@@ -4,6 +4,7 @@
     export_tflite(classifier, tokenizer, "sst2.tflite", quantize="dynamic")
     export_preset_tflite("presets/sst2", "sst2-int8.tflite", quantize="int8",
                          calibration_texts=texts)
+    export_preset_tflite_forms("presets/sst2", {"none": "f32.tflite", "dynamic": "dyn.tflite"})
 
 Quantization (`QUANTIZATIONS`):
     none      float32 weights and compute: the SavedModel's numbers (logits within 1e-4).
@@ -39,7 +40,7 @@ from roberta_tf.contract import signatures as contract
 from roberta_tf.export import provenance, tflite_metadata, tflite_ops, warmup
 from roberta_tf.export.tflite_module import TfliteClassifierModule
 from roberta_tf.preprocessing import options
-from roberta_tf.utils import files
+from roberta_tf.utils import files, progress
 
 QUANTIZATIONS = contract.TFLITE_QUANTIZATIONS
 INPUTS = tuple(contract.TFLITE_SIGNATURES)
@@ -64,13 +65,23 @@ def metadata_path_for(path):
     return path.with_name(path.name + ".json")
 
 
-def export_tflite(
+def export_tflite(classifier, tokenizer, output, *, quantize="none", **kwargs):
+    """Converts, verifies and writes `output` (a .tflite file) and its metadata JSON: one
+    form of `export_tflite_forms` (which takes the same keyword arguments).
+
+    Raises:
+        FileExistsError: `output` exists and `overwrite` is False.
+        RuntimeError: the converted model failed verification (nothing is written).
+    """
+    return export_tflite_forms(classifier, tokenizer, {quantize: output}, **kwargs)[quantize]
+
+
+def export_tflite_forms(
     classifier,
     tokenizer,
-    output,
+    outputs,
     *,
     inputs="utf8_bytes",
-    quantize="none",
     calibration_texts=None,
     sequence_length=None,
     truncate=options.DEFAULT_TRUNCATE,
@@ -79,14 +90,16 @@ def export_tflite(
     tokenizer_files=(),
     overwrite=False,
 ):
-    """Converts, verifies and writes `output` (a .tflite file) and its metadata JSON.
+    """Writes one .tflite file (and its metadata JSON) per form in `outputs`, converted from
+    one traced and saved graph: the forms share everything but the converter's options, so
+    four forms cost about one graph save plus four conversions.
 
     Args:
         classifier, tokenizer: a `RobertaTextClassifier` and its `RobertaTokenizer`.
-        output: the .tflite path. An existing file is refused unless `overwrite`.
+        outputs: `{quantize: .tflite path}`, quantize one of `QUANTIZATIONS`. An existing
+            file is refused unless `overwrite` (all are checked before any conversion).
         inputs: "utf8_bytes" (signatures classify, classify_pairs) or "token_ids"
             (classify_token_ids).
-        quantize: one of `QUANTIZATIONS`.
         calibration_texts: texts (str or bytes) whose activations calibrate "int8";
             default: `default_calibration_texts()` (generic English; pass the task's own).
         sequence_length, truncate: as the SavedModel export (default: the model's maximum).
@@ -94,28 +107,44 @@ def export_tflite(
             setting; default: the runtime's).
         source, tokenizer_files: provenance recorded in the metadata.
 
+    Returns:
+        `{quantize: TfliteExportResult}`.
+
     Raises:
-        FileExistsError: `output` exists and `overwrite` is False.
-        RuntimeError: the converted model failed verification (nothing is written).
+        FileExistsError: an output exists and `overwrite` is False.
+        RuntimeError: a converted model failed verification (that form is not written).
     """
     _check_choice("inputs", inputs, INPUTS)
-    _check_choice("quantize", quantize, QUANTIZATIONS)
-    output = pathlib.Path(output).absolute()
-    if not overwrite:  # fail before minutes of conversion, not after
-        for path in (output, metadata_path_for(output)):
-            if path.exists():
-                raise FileExistsError(f"{path} exists; refusing to replace it (overwrite it explicitly).")
+    outputs = {quantize: pathlib.Path(path).absolute() for quantize, path in outputs.items()}
+    for quantize, output in outputs.items():
+        _check_choice("quantize", quantize, QUANTIZATIONS)
+        if not overwrite:  # fail before minutes of conversion, not after
+            for path in (output, metadata_path_for(output)):
+                if path.exists():
+                    raise FileExistsError(f"{path} exists; refusing to replace it (overwrite it explicitly).")
     module = TfliteClassifierModule(classifier, tokenizer, sequence_length, truncate, inputs)
-    if quantize == "int8":
+    if "int8" in outputs:
         calibration_texts = list(calibration_texts or default_calibration_texts())
-    content = convert(module, quantize, calibration_texts)
+    provenance_fields = provenance.common_metadata(module.serving, source, tokenizer_files)
+    results = {}
+    with saved_signatures(module) as saved_dir:
+        for quantize, output in outputs.items():
+            content = convert_saved(saved_dir, module, quantize, calibration_texts)
+            results[quantize] = _verify_and_write(content, module, quantize, output, calibration_texts,
+                                                  provenance_fields, num_threads, overwrite)
+    return results
+
+
+def _verify_and_write(content, module, quantize, output, calibration_texts, provenance_fields, num_threads, overwrite):
+    """Checks `content` against the in-process `module`, adds the metadata, checks again and
+    writes the model and its JSON atomically."""
     verification = verify_tflite(content, module, quantize, num_threads)
     metadata = {
         "format": FORMAT,
-        "inputs": inputs,
+        "inputs": module.inputs,
         "signatures": list(module.SIGNATURES),
         "contract": contract.describe(module.SIGNATURES, contract.TFLITE_CONTRACT),
-        **provenance.common_metadata(module.serving, source, tokenizer_files),
+        **provenance_fields,
         "quantization": _quantization_metadata(quantize, calibration_texts),
         "recommended_num_threads": num_threads,
         "operators": sorted({name for ops in tflite_ops.operator_names(content) for name in ops}),
@@ -128,16 +157,21 @@ def export_tflite(
         files.write_json(staging_json, metadata)
         with files.atomic_file(output, kind=STAGING_KIND, overwrite=overwrite) as staging:
             staging.write_bytes(content)
-    logging.info("Wrote %s (%s, %s, %.1f MB).", output, inputs, quantize, len(content) / 1e6)
+    logging.info("Wrote %s (%s, %s, %.1f MB).", output, module.inputs, quantize, len(content) / 1e6)
     return TfliteExportResult(output, json_path, metadata, len(content))
 
 
-def export_preset_tflite(preset, output, *, sequence_length=None, **kwargs):
+def export_preset_tflite(preset, output, *, quantize="none", **kwargs):
     """`export_tflite` of a preset's classifier and tokenizer (what `roberta-tf export tflite`
     runs); the truncation limit defaults to the preset preprocessor's `sequence_length`."""
+    return export_preset_tflite_forms(preset, {quantize: output}, **kwargs)[quantize]
+
+
+def export_preset_tflite_forms(preset, outputs, *, sequence_length=None, **kwargs):
+    """`export_tflite_forms` of a preset's classifier and tokenizer, resolved once."""
     resolved = provenance.resolve_preset(preset)
-    return export_tflite(
-        resolved.classifier, resolved.tokenizer, output,
+    return export_tflite_forms(
+        resolved.classifier, resolved.tokenizer, outputs,
         sequence_length=resolved.sequence_length if sequence_length is None else sequence_length,
         source=resolved.source, tokenizer_files=resolved.tokenizer_files, **kwargs,
     )
@@ -152,20 +186,32 @@ def convert(module, quantize, calibration_texts=None):
     Raises:
         RuntimeError: the model needs a Flex or custom op.
     """
-    # Through a SavedModel with named signatures: `from_concrete_functions` names a lone
-    # function "serving_default", and the contract names every signature.
+    with saved_signatures(module) as saved_dir:
+        return convert_saved(saved_dir, module, quantize, calibration_texts)
+
+
+@contextlib.contextmanager
+def saved_signatures(module):
+    """`module` saved, with its signatures named, to a scratch directory (removed afterwards).
+    Conversion goes through a SavedModel because `from_concrete_functions` names a lone
+    function "serving_default", and the contract names every signature."""
     with tempfile.TemporaryDirectory(prefix="roberta_tf_tflite_") as scratch:
         tf.saved_model.save(module, scratch, signatures=dict(zip(module.SIGNATURES, module.concrete_functions())))
-        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=list(module.SIGNATURES))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if quantize == "int8":
-            content = _int8_with_float_parts(converter, list(calibration_samples(module, calibration_texts)))
-        else:
-            content = converter.convert()
+        yield scratch
+
+
+def convert_saved(saved_dir, module, quantize, calibration_texts=None):
+    """The .tflite bytes, in form `quantize`, of `module` saved by `saved_signatures`."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_dir, signature_keys=list(module.SIGNATURES))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        content = _int8_with_float_parts(converter, list(calibration_samples(module, calibration_texts)))
+    else:
+        content = converter.convert()
     extra = tflite_ops.non_builtin_operators(content)
     if extra:
         raise RuntimeError(f"The TFLite model needs non-builtin ops {extra}; it would not run without Flex.")
@@ -191,7 +237,8 @@ def _int8_with_float_parts(converter, samples):
     model comes from `QuantizationDebugger` (public API), the kept-float node list from its
     tensor names; the calibration accepts samples of any length
     (`calibration_with_varying_shapes`)."""
-    converter.representative_dataset = lambda: iter(samples)
+    # The calibrator runs every sample through the float model once: the slow part of int8.
+    converter.representative_dataset = lambda: iter(progress.bar(samples, description="int8 calibration", unit="sample"))
     debug_options = tf.lite.experimental.QuantizationDebugOptions
     with calibration_with_varying_shapes(), _quiet_deprecated_interpreter():
         debugger = tf.lite.experimental.QuantizationDebugger(
@@ -352,7 +399,8 @@ def verify_tflite(content, module, quantize, num_threads=None):
     runners = _signature_runners(content, num_threads)
     calls = list(_verification_calls(module))
     outputs, differences, agreements = [], [], []
-    for signature_name, inputs, reference in calls:
+    form = "float32" if quantize == "none" else quantize
+    for signature_name, inputs, reference in progress.bar(calls, description=f"Verifying the {form} TFLite model", unit="call"):
         got = runners[signature_name](**inputs)
         for name in ("logits", "probabilities", "class_id"):
             if got[name].shape != reference[name].shape:

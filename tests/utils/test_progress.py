@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 import tqdm
-from absl import logging
 
 from roberta_tf.utils import progress
 
