@@ -20,17 +20,18 @@ from absl import flags
 
 from roberta_tf.cli import command
 
-# name -> module. Modules are imported only when needed (listing imports them all, cheaply:
-# they import TensorFlow inside `execute`).
+# name -> module, in the order `roberta-tf --help` lists them: the tour first, then the
+# commands on any artifact, then making artifacts. Modules are imported only when needed
+# (listing imports them all, cheaply: they import TensorFlow inside `execute`).
 SUBCOMMANDS = {
-    "tokenize": "roberta_tf.cli.tokenize",
-    "convert": "roberta_tf.cli.convert",
-    "verify": "roberta_tf.cli.verify",
-    "export": "roberta_tf.cli.export",
     "demo": "roberta_tf.cli.demo",
     "predict": "roberta_tf.cli.predict",
     "evaluate": "roberta_tf.cli.evaluate",
     "inspect": "roberta_tf.cli.inspect",
+    "export": "roberta_tf.cli.export",
+    "convert": "roberta_tf.cli.convert",
+    "verify": "roberta_tf.cli.verify",
+    "tokenize": "roberta_tf.cli.tokenize",
     "benchmark": "roberta_tf.cli.benchmark",
 }
 
