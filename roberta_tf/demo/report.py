@@ -40,13 +40,21 @@ def commands(output):
         "serve": f"{where}\nROBERTA_TF_MODELS_DIR={shlex.quote(str(models_dir))} docker compose up -d\n"
                  "docker compose ps   # healthy once the model is loaded and warmed up",
         "curl": f"curl -s {REST_URL}/v1/models/{MODEL_NAME}:predict -d {shlex.quote(body)}",
-        "python_client": f"python -c {shlex.quote(python)}",
+        "python_client": _python_command(python),
         "stop": "docker compose down",
-        "tflite_python": "python -c " + shlex.quote(
+        "tflite_python": _python_command(
             f"from roberta_tf.lite import TextClassifier; "
             f"print(TextClassifier({str(pathlib.Path(output) / 'tflite' / 'sst2_dynamic.tflite')!r})"
             f".classify({CURL_EXAMPLE[:1]!r}).labels)"),
     }
+
+
+def _python_command(code):
+    """`python -c "code"` (readable: the code's own quotes are single) when nothing in it is
+    special inside double quotes, else shell-quoted."""
+    if any(c in code for c in '"$`\\!'):
+        return f"python -c {shlex.quote(code)}"
+    return f'python -c "{code}"'
 
 
 def render(result):
