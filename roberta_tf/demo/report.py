@@ -5,6 +5,7 @@ serving/docker-compose.yml, models.config and the Python client)."""
 import json
 import pathlib
 import shlex
+import textwrap
 
 import roberta_tf.serving
 from roberta_tf.contract import signatures as contract
@@ -13,6 +14,7 @@ MODEL_NAME = contract.DEFAULT_MODEL_NAME  # the clients' default = serving/model
 REST_URL = "http://localhost:8501"  # docker-compose.yml's default REST port
 SERVING_DIR = pathlib.Path(roberta_tf.serving.__file__).resolve().parent
 CURL_EXAMPLE = ["a gripping, beautifully acted film", "dull and far too long"]
+WIDTH = 100  # prose lines wrap here; tables and commands stay whole (copy-pasteable)
 
 
 def model_statement(result):
@@ -60,9 +62,10 @@ def _python_command(code):
 def render(result):
     """The demo's printed report (a str ending in a newline)."""
     lines = [f"roberta-tf demo ({result.recipe.mode}): SST-2 sentiment, trained, exported and scored in {result.output}",
-             "", model_statement(result)]
+             "", *textwrap.wrap(model_statement(result), WIDTH)]
     if result.used_cache:
-        lines.append(f"Used the cached model {result.preset_cache} (roberta-tf demo --retrain trains it again).")
+        lines += textwrap.wrap(f"Used the cached model {result.preset_cache} (roberta-tf demo --retrain trains it "
+                               "again).", WIDTH)
     lines += ["", f"SST-2 dev ({result.dev_size} sentences), every artifact:", ""]
     lines += artifact_table(result)
     lines += ["", "Example sentences:"]
@@ -76,7 +79,7 @@ def render(result):
     lines += ["", "Run a TFLite model from Python (no TensorFlow needed):"] + _indented(command_texts["tflite_python"])
     steps = ", ".join(f"{name} {seconds:.0f} s (CPU {result.cpu_seconds[name]:.0f} s)"
                       for name, seconds in result.seconds.items())
-    lines += ["", f"Times: {steps}.", f"Everything above is in {result.output / 'demo.json'}."]
+    lines += ["", *textwrap.wrap(f"Times: {steps}.", WIDTH), f"Everything above is in {result.output / 'demo.json'}."]
     return "\n".join(lines) + "\n"
 
 

@@ -89,7 +89,8 @@ def test_the_report_lists_every_artifact_says_what_the_model_is_and_flags_a_miss
                        ("TFLite int8", "tflite/sst2_int8.tflite")]:
         assert re.search(rf"{re.escape(name)}\s+{re.escape(path)}\s+12\.3\s+0\.7500", text), name
     assert "0.9977 (2 differ)" in text and ">= 0.990 met" in text
-    assert "NOT roberta-base" in text and "12,000 SST-2 train examples" in text and "Used the cached model" in text
+    prose = " ".join(text.split())  # the statement wraps at report.WIDTH
+    assert "NOT roberta-base" in prose and "12,000 SST-2 train examples" in prose and "Used the cached model" in prose
     assert ">= 0.990 NOT MET" in report.render(_fake_result(tmp_path, agreement_int8=0.98))
 
 
