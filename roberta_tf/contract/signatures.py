@@ -125,6 +125,9 @@ TFLITE_SIGNATURES = {
 TFLITE_METADATA_NAME = "roberta_tf_export"
 # The forms of the TFLite model (`--quantize`); roberta_tf.export.tflite says what each means.
 TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+# What each quantized form may cost in SST-2-style accuracy against float32, in points: the
+# project's targets, measured by benchmarks/tflite_benchmark.py and held by `roberta-tf demo`.
+TFLITE_ACCURACY_TARGET_POINTS = {"float16": 0.1, "dynamic": 0.3, "int8": 1.0}
 
 
 def describe(signatures=SIGNATURES, table=None):
