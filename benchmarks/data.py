@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks import DATA_DIR
+from roberta_tf.demo import data as sst2
 
 
 def read_lines(path):
@@ -15,15 +14,10 @@ def read_lines(path):
 
 def load_sst2(split, data_dir=None):
     """`(texts, labels)` of GLUE SST-2 `split` ("train": 67,349 phrases and sentences, "dev":
-    872 sentences); labels an int32 array (0 negative, 1 positive)."""
-    path = Path(data_dir or DATA_DIR) / "sst2" / f"{split}.tsv"
-    if not path.is_file():
-        raise FileNotFoundError(f"SST-2 {split} split not found: {path} (the shared data folder).")
-    lines = read_lines(path)
-    if lines[0].split("\t") != ["sentence", "label"]:
-        raise ValueError(f"{path}: unexpected header {lines[0]!r}.")
-    rows = [line.split("\t") for line in lines[1:] if line]
-    return [row[0] for row in rows], np.array([int(row[1]) for row in rows], "int32")
+    872 sentences); labels an int32 array (0 negative, 1 positive). Read by the library's own
+    SST-2 reader (the one `roberta-tf demo` uses), which checks the header and every row."""
+    examples = sst2.read_split(Path(data_dir or DATA_DIR) / "sst2", split)
+    return examples.texts, examples.labels
 
 
 def batches(items, size):
