@@ -89,7 +89,7 @@ class TfliteClassifierModule(tf.Module):
         for utf8_bytes in segments:
             # Negative values are padding: an app can keep one fixed-size input buffer.
             text_bytes = tf.gather(utf8_bytes, tf.reshape(tf.where(utf8_bytes >= 0), [-1]))
-            token_ids = self.tokenizer.byte_level_bpe.tokenize_text_bytes(text_bytes, budget)[:budget]
+            token_ids = self.tokenizer.tokenize_text_bytes(text_bytes, budget)[:budget]
             tokenized.append((token_ids, tf.stack([0, tf.size(token_ids)])))
         token_ids, padding_mask = packer.pack(
             tokenized,

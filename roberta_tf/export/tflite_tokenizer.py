@@ -17,14 +17,13 @@ from roberta_tf.export import tflite_ops
 
 def tokenizer_tflite_function(tokenizer, max_tokens=None):
     """The tf.function the converter traces (also handy to compare TF with TFLite)."""
-    bpe = tokenizer.byte_level_bpe
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.int32, name="utf8_bytes")], autograph=False)
     def tokenize_utf8(utf8_bytes):
         # Negative values are padding: a client can keep one fixed-size input buffer (no
         # resize and re-allocation per text) and fill the tail with -1.
         text_bytes = tf.gather(utf8_bytes, tf.reshape(tf.where(utf8_bytes >= 0), [-1]))
-        token_ids = bpe.tokenize_text_bytes(text_bytes, max_tokens)
+        token_ids = tokenizer.tokenize_text_bytes(text_bytes, max_tokens)
         if max_tokens is not None:
             token_ids = token_ids[:max_tokens]
         return {"token_ids": tf.identity(token_ids, name="token_ids")}

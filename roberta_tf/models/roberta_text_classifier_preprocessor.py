@@ -3,7 +3,8 @@
 import tensorflow as tf
 import tf_keras as keras
 
-from roberta_tf.models.roberta_tokenizer import RobertaTokenizer, string_tensor
+from roberta_tf.models.in_graph_tokenizer import string_tensor
+from roberta_tf.models.roberta_tokenizer import RobertaTokenizer
 from roberta_tf.preprocessing import options, packer
 from roberta_tf.presets import loader
 
