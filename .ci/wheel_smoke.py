@@ -3,7 +3,9 @@ from outside the repository, so nothing can come from the source tree.
 
     python .ci/wheel_smoke.py VOCAB_JSON MERGES_TXT
 
-Checks: roberta_tf is imported from site-packages; every module of every subpackage imports;
+Checks: roberta_tf is imported from site-packages; every module of every subpackage imports
+(roberta_tf.beam only where apache-beam, the optional [beam] extra, is installed; else its import
+must fail naming the extra);
 `roberta-tf tokenize` (the console script) tokenizes two lines exactly; the model classes
 build, expose `presets` (a class property); the named preset's tokenizer loads from the
 vocabulary packaged in the wheel with the hub switched off; a tiny classifier exports as a TF
@@ -11,6 +13,7 @@ Serving SavedModel that answers. Prints one line per check; exits non-zero on th
 """
 
 import importlib
+import importlib.util
 import json
 import os
 import pathlib
@@ -38,9 +41,23 @@ def main(vocab_json, merges_txt):
     location = pathlib.Path(roberta_tf.__file__).resolve()
     check("installed from site-packages", site_packages in location.parents, str(location))
 
-    modules = sorted(info.name for info in pkgutil.walk_packages(roberta_tf.__path__, "roberta_tf."))
+    # roberta_tf.beam needs the optional [beam] extra (apache-beam), which the bare wheel does not
+    # install: without it, the package must fail to import with the install instruction instead.
+    has_beam = importlib.util.find_spec("apache_beam") is not None
+    optional = () if has_beam else ("roberta_tf.beam",)
+    all_modules = sorted(info.name for info in pkgutil.walk_packages(roberta_tf.__path__, "roberta_tf.",
+                                                                     onerror=lambda name: None))
+    modules = [m for m in all_modules if not any(m == o or m.startswith(o + ".") for o in optional)]
     for module in modules:
         importlib.import_module(module)
+    for module in optional:
+        try:
+            importlib.import_module(module)
+            failure = "imported without apache-beam"
+        except ImportError as error:
+            failure = None if "pip install 'roberta-tf[beam]'" in str(error) else f"unclear message: {error}"
+        check(f"{module} skipped (apache-beam not installed): its import names the [beam] extra", failure is None,
+              str(failure))
     packages = sorted(info.name for info in pkgutil.walk_packages(roberta_tf.__path__, "roberta_tf.") if info.ispkg)
     check(f"imported {len(modules)} modules of {len(packages)} subpackages", len(packages) >= 10, str(packages))
 

@@ -46,7 +46,7 @@ PLOT_FILES = {
 }
 # Report order; any other NAME.json follows in alphabetical order.
 ORDER = ("tokenizer_benchmark", "model_benchmark", "conversion_benchmark", "serving_benchmark",
-         "adversarial_benchmark", "tflite_benchmark", "predict_memory_benchmark")
+         "adversarial_benchmark", "tflite_benchmark", "predict_memory_benchmark", "beam_benchmark")
 MAX_LISTED_TARGETS = 16  # more than this: the counts, then only the targets not met or without a value
 
 Column = report.Column
@@ -480,6 +480,30 @@ def predict_memory_section(record, plots):
     ]
 
 
+BEAM_TABLE = [
+    Column("engine", 0, "engine", align="<"), Column("seconds", 0, "seconds", ".1f"),
+    Column("texts/s", 0, "texts_per_second", ",.0f"), Column("ms/text", 0, "ms_per_text", ".3f"),
+    Column("+ms/text vs loop", 0, "overhead_ms_per_text", ".3f"),
+    Column("marginal +ms/text", 0, "marginal_overhead_ms_per_text", ".3f"),
+    Column("start-up s", 0, "startup_seconds", ".1f"), Column("others (cores)", 0, "other_load_cores", ".2f"),
+]
+
+
+def beam_section(record, plots):
+    if record.get("status") == "skipped":
+        return [f"Skipped: {record.get('reason')}."]
+    config = record.get("config") or {}
+    return [
+        f"The exported SST-2 classifier on {config.get('texts', 0):,} SST-2 train sentences, batch "
+        f"{config.get('batch_size')}: a plain loop over the SavedModel's `serving_default`, the single-process "
+        "`predict`, and the Beam pipeline of `roberta-tf predict --runner DirectRunner` in memory and with 1 and 2 "
+        "worker processes. +ms/text vs loop includes the start-up (workers, TensorFlow import, model load); "
+        f"marginal +ms/text is from the difference with a {config.get('small_texts')}-text run.",
+        table(BEAM_TABLE, record.get("rows") or []),
+        *([f"Wrong outputs from: {', '.join(record['failures'])}."] if record.get("failures") else []),
+    ]
+
+
 def generic_section(record, plots):
     return ["This report has no table for this benchmark; its JSON has every measurement.",
             *targets_block(record.get("targets") or [])]
@@ -493,6 +517,7 @@ SECTIONS = {
     "adversarial_benchmark": adversarial_section,
     "tflite_benchmark": tflite_section,
     "predict_memory_benchmark": predict_memory_section,
+    "beam_benchmark": beam_section,
 }
 
 

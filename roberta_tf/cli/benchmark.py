@@ -54,7 +54,7 @@ REPORT_MODULE = "make_report"
 # Preparation before the benchmarks that need it: the trained SST-2 classifier (trained once,
 # ~5 min, then cached); without it they skip their accuracy parts.
 PREPARE_MODULE = "sst2_classifier"
-NEEDS_PREPARE = ("serving_benchmark", "tflite_benchmark")
+NEEDS_PREPARE = ("serving_benchmark", "tflite_benchmark", "beam_benchmark")
 POLL_SECONDS = 1.0  # how often the progress display is refreshed while a step runs
 
 

@@ -6,9 +6,17 @@
 
 Streams: lines are read one at a time and classified --batch_size at a time, and every batch
 is written (and flushed) before the next is read, so memory stays flat on any input size.
+
+With --runner the same classification runs as an Apache Beam pipeline (`roberta_tf.beam`) over
+files matching --input, on any runner; options this command does not define go to Beam:
+
+    roberta-tf predict --model models/sst2/1 --input 'corpus/*.txt' --output out/pred --runner DirectRunner \
+        --direct_running_mode=multi_processing --direct_num_workers=2
 """
 
 import json
+import logging as logging_module
+import os
 import sys
 import time
 
@@ -16,9 +24,10 @@ from absl import flags
 from absl import logging
 
 from roberta_tf.cli import command, textio
-from roberta_tf.cli.command import UsageError
+from roberta_tf.cli.command import CommandError, UsageError
 
 NAME = "predict"
+DEFAULT_MAX_RECORD_BYTES = 1 << 20  # = roberta_tf.beam.DEFAULT_MAX_RECORD_BYTES (apache_beam is imported only with --runner)
 USES_TENSORFLOW = False  # imported in `execute` once the cheap checks pass
 SUMMARY = "Classify lines of text (or TSV columns) with a preset, a SavedModel or a .tflite model; JSON lines out."
 DESCRIPTION = """
@@ -31,7 +40,20 @@ Each input line gives one output line, in order:
 (probabilities in class-id order; with --with_token_ids also "token_ids", the packed ids the
 model saw: presets and SavedModels only). Lines are bytes: text that is not valid UTF-8 reaches
 the model as it is (the tokenizer maps every byte). "\\n" and "\\r\\n" end lines.
+
+Apache Beam (--runner; needs `pip install 'roberta-tf[beam]'` and a SavedModel): --input is a
+file glob (any Beam file system; .gz and other compressions by extension), --output a prefix:
+predictions go to PREFIX-00000-of-0000N.jsonl, each line the object above with the record's
+"id" first ("<file path>:<line number>", or the TSV column --id_column), in no defined order.
+Bad records never stop the pipeline: invalid UTF-8, empty texts, records over
+--max_record_bytes and TSV lines short of columns go to PREFIX-dead_letter-00000-of-0000N.jsonl
+as {"id", "reason", "detail", "record"} and are counted; the counts are printed at the end.
+Every flag this command does not define is a Beam pipeline option, passed to Beam's
+PipelineOptions as given (e.g. --direct_num_workers=2, --project, --region, --temp_location,
+--flink_master, --spark_master_url, --requirements_file, --sdk_container_image); options may
+also follow a "--". A misspelt option that neither roberta-tf nor Beam knows is an error.
 """
+ARGS_USAGE = "[BEAM_PIPELINE_OPTIONS...] (with --runner)"
 
 
 def define_flags(fv):
@@ -40,6 +62,27 @@ def define_flags(fv):
     define_input_flags(fv)
     flags.DEFINE_string("output", "-", "JSON lines file to write; '-' writes stdout.", flag_values=fv)
     flags.DEFINE_bool("with_token_ids", False, "Add each text's packed token ids to its output line.", flag_values=fv)
+    define_beam_flags(fv)
+
+
+def define_beam_flags(fv):
+    """The flags of the Apache Beam mode (--runner)."""
+    flags.DEFINE_string("runner", None, "Run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, "
+                        "FlinkRunner, SparkRunner, ...): --input is then a file glob and --output a prefix of "
+                        "sharded files. Needs a SavedModel and roberta-tf[beam].", flag_values=fv)
+    flags.DEFINE_integer("num_shards", 0, "With --runner: output files per output (0: the runner decides).",
+                         lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("id_column", None, "With --runner: the TSV column holding each record's id (default: "
+                         "\"<file path>:<line number>\"); needs --text_column.", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("max_record_bytes", DEFAULT_MAX_RECORD_BYTES, "With --runner: a line (without its line "
+                         "end) longer than this is a dead letter (reason too_long), never read whole.",
+                         lower_bound=1, flag_values=fv)
+    flags.DEFINE_bool("share_model_across_processes", False, "With --runner: load the model once per machine and "
+                      "let every worker process call it, instead of once per worker process (for models too large "
+                      "to hold once per process; slower for small ones).", flag_values=fv)
+
+
+BEAM_FLAGS = ("num_shards", "id_column", "max_record_bytes", "share_model_across_processes")
 
 
 def define_input_flags(fv):
@@ -142,7 +185,13 @@ def predict_stream(predictor, lines, output, columns=(), skip_header=False, batc
 
 
 def execute(fv, args):
-    del args  # none accepted
+    if fv.runner:
+        return execute_beam(fv, args)
+    if args:
+        raise UsageError(f"unexpected argument(s): {' '.join(args)} (Beam pipeline options need --runner)")
+    given = [f"--{name}" for name in BEAM_FLAGS if fv[name].present]
+    if given:
+        raise UsageError(f"{', '.join(given)} need(s) --runner (an Apache Beam run)")
     command.require(fv, "model")
     columns = text_columns(fv)
     textio.check_input_output(fv.input, fv.output)
@@ -163,6 +212,140 @@ def execute(fv, args):
     return command.EXIT_OK
 
 
+# ----------------------------------------------------------------------------- Apache Beam (--runner)
+
+
+def split_pipeline_options(argv):
+    """With --runner in `argv`, the options this command does not define (Beam's) moved after a
+    "--", where absl leaves them as arguments for `execute`; `argv` unchanged otherwise. A flag
+    of ours given as "--name value" keeps its value; an unknown "--name value" keeps its value
+    when the value does not start with "-"."""
+    args = list(argv[1:])
+    if "--" in args:
+        args, after = args[:args.index("--")], args[args.index("--") + 1:]
+    else:
+        after = []
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in args):
+        return list(argv)
+    known, beam_args, i = new_known_flags(), [], 0
+    ours = []
+    while i < len(args):
+        arg = args[i]
+        name = arg.lstrip("-").split("=", 1)[0]
+        takes_value = arg.startswith("-") and "=" not in arg and i + 1 < len(args)
+        if not arg.startswith("-"):
+            raise UsageError(f"unexpected argument: {arg}")
+        flag = known.get(name)
+        if flag is None and name.startswith("no") and name[2:] in known and known[name[2:]].boolean:
+            flag = known[name[2:]]
+        target = ours if flag is not None else beam_args
+        target.append(arg)
+        if takes_value and (flag is not None and not flag.boolean
+                            or flag is None and not args[i + 1].startswith("-")):
+            target.append(args[i + 1])
+            i += 1
+        i += 1
+    return [argv[0], *ours, "--", *beam_args, *after]
+
+
+def new_known_flags():
+    """{flag name or short name: Flag} of this command (common flags included)."""
+    flag_values = command.new_flag_values(sys.modules[__name__])
+    return {name: flag_values[name] for name in flag_values}
+
+
+def pipeline_options(runner, beam_args):
+    """Beam's PipelineOptions for `runner` and the pass-through `beam_args`; UsageError naming
+    any option no Beam options class defines (Beam itself would only log and drop it)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions([*beam_args, f"--runner={runner}"])
+    everything = options.get_all_options(retain_unknown_options=True)
+    unknown = sorted(set(everything) - set(options.get_all_options()))
+    if unknown:
+        raise UsageError(f"unknown option(s) {', '.join('--' + name for name in unknown)}: neither roberta-tf "
+                         "predict's nor a Beam pipeline option")
+    return options
+
+
+def check_beam_flags(fv, args):
+    """The usage checks of --runner: (columns, SavedModel path). TensorFlow-free."""
+    from roberta_tf.artifacts import artifact as artifact_lib
+
+    command.require(fv, "model")
+    for flag in ("input", "output"):
+        if fv[flag].value == "-":
+            raise UsageError(f"--runner needs --{flag} ({'a file glob' if flag == 'input' else 'a prefix of the output files'}); "
+                             "a pipeline does not read stdin or write stdout")
+    if fv.with_token_ids:
+        raise UsageError("--with_token_ids is not available with --runner")
+    columns = text_columns(fv)
+    if fv.id_column is not None and not columns:
+        raise UsageError("--id_column needs --text_column (the line is then TSV)")
+    if fv.id_column is not None and fv.id_column in columns:
+        raise UsageError("--id_column must differ from --text_column and --pair_column")
+    artifact = locate_model(fv)
+    if artifact.kind != artifact_lib.SAVED_MODEL:
+        raise UsageError(f"--runner runs a SavedModel, and {fv.model} is a {artifact.kind}: export it first "
+                         "(roberta-tf export saved_model --preset PRESET --output DIR)")
+    return columns, artifact.path
+
+
+def import_beam():
+    try:
+        from roberta_tf import beam
+    except ImportError as error:
+        raise CommandError(command.one_line(error)) from None
+    return beam
+
+
+def check_beam_output(beam, prefix):
+    """The prefix's directory exists (local paths) and no shards of an earlier run would mix
+    with this run's."""
+    if "://" not in prefix and not os.path.isdir(os.path.dirname(os.path.abspath(prefix))):
+        raise CommandError(f"--output: no such directory: {os.path.dirname(os.path.abspath(prefix))!r}")
+    existing = [path for pattern in beam.transforms.output_patterns(prefix) for path in beam.transforms.matching_files(pattern)]
+    if existing:
+        raise CommandError(f"--output: {len(existing)} file(s) of an earlier run exist (e.g. {existing[0]}); "
+                           "remove them or choose another prefix")
+
+
+def execute_beam(fv, args):
+    columns, model_path = check_beam_flags(fv, args)
+    options = pipeline_options(fv.runner, args)
+    if not fv.verbose:
+        command.import_tensorflow_quietly()
+    beam = import_beam()
+    if fv.verbosity is None or fv.verbosity < 1:
+        logging_module.getLogger("apache_beam").setLevel(logging_module.WARNING)
+    if not beam.transforms.matching_files(fv.input):
+        raise CommandError(f"--input: no file matches {fv.input!r}")
+    check_beam_output(beam, fv.output)
+    started = time.perf_counter()
+    counts = beam.run_files(options, fv.input, fv.output, model_path, num_shards=fv.num_shards, columns=columns,
+                            id_column=fv.id_column, skip_header=fv.skip_header, batch_size=fv.batch_size,
+                            max_record_bytes=fv.max_record_bytes,
+                            share_model_across_processes=fv.share_model_across_processes)
+    patterns = beam.transforms.output_patterns(fv.output)
+    print(beam_summary(counts, patterns, time.perf_counter() - started, fv.runner))
+    return command.EXIT_OK
+
+
+def beam_summary(counts, patterns, seconds, runner):
+    """The lines printed after a Beam run: counts from its metrics and where the outputs are."""
+    dead = counts["dead_letters"]
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(dead.items()) if count)
+    predictions, dead_letters = (pattern.replace("[0-9]*", "*") for pattern in patterns)
+    return (f"classified {counts['classified']} records in {seconds:.1f} s on {runner}: {predictions}\n"
+            f"dead letters {sum(dead.values())}{f' ({reasons})' if reasons else ''}: {dead_letters}")
+
+
 def main(argv):
     """Runs `roberta-tf predict` with `argv` (argv[0] = program name); returns the exit code."""
+    argv = list(argv) if argv else [f"{command.PROG} {NAME}"]
+    try:
+        argv = split_pipeline_options(argv)
+    except UsageError as error:
+        command.error(f"{command.PROG} {NAME}", error, hint=True)
+        return command.EXIT_USAGE
     return command.run_subcommand(sys.modules[__name__], argv)

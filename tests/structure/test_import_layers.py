@@ -26,7 +26,7 @@ LAYERS = (
     ("models",),  # the keras-hub API classes
     ("export", "serving", "lite"),  # exporters / TF Serving clients + deployment files / TFLite runtime
     ("artifacts",),  # any exported artifact (preset, SavedModel, .tflite) found, described and run alike
-    ("demo",),  # `roberta-tf demo`: train, export and score a small SST-2 classifier (library code)
+    ("demo", "beam"),  # `roberta-tf demo` (library code) | Apache Beam RunInference over a SavedModel (the [beam] extra)
     ("cli",),  # the roberta-tf command
 )
 RANK = {package: rank for rank, names in enumerate(LAYERS) for package in names}
