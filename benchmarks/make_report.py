@@ -45,8 +45,8 @@ PLOT_FILES = {
     "adversarial": "report_adversarial_inputs.png",
 }
 # Report order; any other NAME.json follows in alphabetical order.
-ORDER = ("tokenizer_benchmark", "model_benchmark", "conversion_benchmark", "serving_benchmark",
-         "adversarial_benchmark", "tflite_benchmark", "predict_memory_benchmark", "beam_benchmark")
+ORDER = ("tokenizer_benchmark", "sentencepiece_benchmark", "model_benchmark", "conversion_benchmark",
+         "serving_benchmark", "adversarial_benchmark", "tflite_benchmark", "predict_memory_benchmark", "beam_benchmark")
 MAX_LISTED_TARGETS = 16  # more than this: the counts, then only the targets not met or without a value
 
 Column = report.Column
@@ -243,6 +243,43 @@ def tokenizer_section(record, plots):
         table(TOKENIZER_TABLE, record.get("measurements") or [], keys=3),
         *targets_block(record.get("targets") or []),
         plots.reference("tokenizer", "Tokenizer throughput per engine"),
+    ]
+
+
+SENTENCEPIECE_TABLE = [
+    Column("model", 0, "model", align="<"), Column("engine", 0, "engine", align="<"),
+    Column("batch", 0, "batch_size"), Column("threads", 0, "threads"), Column("texts/s", 0, "texts_per_s", ",.0f"),
+    Column("tokens/s", 0, "tokens_per_s", ",.0f"),
+    Column("ids differ", 0, lambda r: f"{r['mismatches']}/{r['num_texts']}" if "mismatches" in r else None),
+    Column("x spm t1", 0, "x_spm_t1", ".3g"), Column("x spm t2", 0, "x_spm_t2", ".3g"),
+    Column("others (cores)", 0, "other_load_cores", ".2f"),
+]
+
+SENTENCEPIECE_TFLITE_TABLE = [
+    Column("model", 0, "model", align="<"), Column("engine", 0, "engine", align="<"),
+    Column("median ms", 0, "median_ms", ".4f"), Column("p90 ms", 0, "p90_ms", ".4f"),
+    Column("ids differ", 0, lambda r: f"{r['mismatches']}/{r['num_texts']}" if "mismatches" in r else None),
+    Column("/ Fast", 0, "median_vs_tf_text_fast", ".2f"), Column("others (cores)", 0, "other_load_cores", ".2f"),
+]
+
+
+def sentencepiece_section(record, plots):
+    dataset = record.get("dataset") or {}
+    models = ", ".join(f"{name} ({notes.get('model_type')}, {notes.get('pieces'):,} pieces)"
+                       for name, notes in (record.get("models") or {}).items())
+    notes = sorted({r["note"] for r in (record.get("measurements") or []) + (record.get("tflite") or [])
+                    if r.get("note")})
+    return [
+        f"XLM-R SentencePiece tokenization on the XNLI mix ({dataset.get('num_texts')} distinct texts, 15 languages) "
+        f"with {models}; throughput from the best timed pass; ids differ = texts whose ids differ from "
+        "`sentencepiece`'s mapped to fairseq's (+1, `<unk>` 0 -> 3); x spm tN = texts/s over `sentencepiece` "
+        "encode of a list with N threads at the same batch size (batch 1: encode of one text).",
+        table(SENTENCEPIECE_TABLE, record.get("measurements") or [], keys=3),
+        "TFLite, one text per call: latency per text (each text's median over the passes, then the median and p90 "
+        "over the texts); / Fast = median over TF-Text's FastSentencepiece TFLite model's.",
+        table(SENTENCEPIECE_TFLITE_TABLE, record.get("tflite") or [], keys=2),
+        *(f"Note: {note}." for note in notes),
+        *targets_block(record.get("targets") or []),
     ]
 
 
@@ -511,6 +548,7 @@ def generic_section(record, plots):
 
 SECTIONS = {
     "tokenizer_benchmark": tokenizer_section,
+    "sentencepiece_benchmark": sentencepiece_section,
     "model_benchmark": model_section,
     "conversion_benchmark": conversion_section,
     "serving_benchmark": serving_section,

@@ -29,8 +29,11 @@ class ConvertedCheckpoint:
         tokenizer_type: "byte_level_bpe", "sentencepiece" or None (no tokenizer files).
         bpe_vocabulary: the validated `BpeVocabulary` of a byte-level BPE tokenizer (its size
             checked against the embedding), or None.
-        tokenizer_files: the files it was read from (vocab.json, merges.txt), or () when it
-            was built in memory (tokenizer.json, fairseq's remapped ids).
+        tokenizer_files: the files it was read from (vocab.json, merges.txt; a SentencePiece
+            tokenizer's model file), or () when it was built in memory (tokenizer.json,
+            fairseq's remapped ids).
+        dict_pieces: a SentencePiece tokenizer's fairseq `dict.txt` pieces in order where they
+            are not XLM-R's layout (SentencePiece's order), else None.
     """
 
     backbone: dict
@@ -40,6 +43,7 @@ class ConvertedCheckpoint:
     tokenizer_type: Optional[str] = None
     bpe_vocabulary: object = dataclasses.field(default=None, repr=False)
     tokenizer_files: tuple = ()
+    dict_pieces: Optional[list] = dataclasses.field(default=None, repr=False)
 
     def take_arrays(self):
         """The named arrays, once: later calls raise (the caller owns and may consume them)."""

@@ -12,11 +12,13 @@ import numpy as np
 from absl import logging
 
 from roberta_tf.converters import layout, torch_checkpoint
-from roberta_tf.converters.converted import BYTE_LEVEL_BPE, ConvertedCheckpoint
+from roberta_tf.converters.converted import BYTE_LEVEL_BPE, SENTENCEPIECE, ConvertedCheckpoint
 from roberta_tf.converters.layout import ConversionError, fused_qkv, take
+from roberta_tf.tokenizers import sentencepiece_model as sentencepiece_model_lib, sentencepiece_vocabulary
 from roberta_tf.tokenizers import vocabulary as vocabulary_lib
 from roberta_tf.utils import files
 
+SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"  # XLM-R's, beside dict.txt
 _ENCODER_PREFIXES = ("encoder.sentence_encoder.", "decoder.sentence_encoder.")
 _EMBEDDING_LAYER_NORMS = ("layernorm_embedding", "emb_layer_norm")
 # roberta_tf's per-layer parts -> fairseq's keys under `...layers.N.`.
@@ -173,8 +175,10 @@ def convert(
     label_dict=None,
     data_dir=None,
     head=None,
+    sentencepiece_model=None,
 ):
-    """fairseq `model.pt` (+ dictionary and GPT-2 BPE files) -> `ConvertedCheckpoint`.
+    """fairseq `model.pt` (+ dictionary and GPT-2 BPE files, or XLM-R's SentencePiece model)
+    -> `ConvertedCheckpoint`.
 
     Args:
         checkpoint: the fairseq checkpoint (zip or legacy torch format; never unpickled with
@@ -187,19 +191,35 @@ def convert(
         head: the classification head to convert; None picks the only one (several: error
             listing them). A checkpoint without heads gives an encoder without a head. The LM
             head is not converted.
+        sentencepiece_model: XLM-R's `sentencepiece.bpe.model` (instead of the GPT-2 BPE files;
+            found in `data_dir` too): the tokenizer is SentencePiece, its ids fairseq's through
+            dict.txt.
     """
+    if sentencepiece_model is not None and (encoder_json is not None or vocab_bpe is not None):
+        raise ConversionError("Give the GPT-2 BPE files (RoBERTa) or a SentencePiece model (XLM-R), not both.")
     dict_txt, label_dict = _data_dir_files(data_dir, dict_txt, label_dict)
-    for name, path in [("dict.txt", dict_txt), ("encoder.json", encoder_json), ("vocab.bpe", vocab_bpe)]:
+    if sentencepiece_model is None and data_dir is not None and encoder_json is None:
+        found = pathlib.Path(data_dir) / SENTENCEPIECE_MODEL_FILE
+        sentencepiece_model = found if found.is_file() else None
+    tokenizer_files = [("dict.txt", dict_txt)]
+    if sentencepiece_model is None:
+        tokenizer_files += [("encoder.json", encoder_json), ("vocab.bpe", vocab_bpe)]
+    for name, path in tokenizer_files:
         if path is None:
             raise ConversionError(f"The {name} file is needed (pass it, or data_dir for the dictionaries).")
     args, state = read_checkpoint(checkpoint)
     arguments = backbone_arguments(args)
     # The shape only: a reference to the array would keep its checkpoint buffer alive.
     arguments["vocabulary_size"] = int(take(state, encoder_prefix(state) + "embed_tokens.weight", str(checkpoint)).shape[0])
-    bpe_vocabulary = vocabulary_lib.from_fairseq_files(encoder_json, vocab_bpe, dict_txt)
-    if bpe_vocabulary.size != arguments["vocabulary_size"]:
+    if sentencepiece_model is None:
+        bpe_vocabulary = vocabulary_lib.from_fairseq_files(encoder_json, vocab_bpe, dict_txt)
+        tokenizer = dict(tokenizer_type=BYTE_LEVEL_BPE, bpe_vocabulary=bpe_vocabulary)
+        size = bpe_vocabulary.size
+    else:
+        tokenizer, size = _sentencepiece_tokenizer(sentencepiece_model, dict_txt)
+    if size != arguments["vocabulary_size"]:
         raise ConversionError(
-            f"{dict_txt} gives {bpe_vocabulary.size} ids (with <s>, <pad>, </s>, <unk> and <mask>) but the "
+            f"{dict_txt} gives {size} ids (with <s>, <pad>, </s>, <unk> and <mask>) but the "
             f"checkpoint's embedding has {arguments['vocabulary_size']} rows: not the dictionary it was trained with."
         )
     layout.check_shapes(state, expected_shapes(state, arguments), str(checkpoint))
@@ -217,8 +237,29 @@ def convert(
         "dict": str(dict_txt),
         "label_dict": str(label_dict) if label_dict else None,
     }
-    # The remapped vocabulary exists only in memory (fairseq's ids, not GPT-2's).
-    return ConvertedCheckpoint(arguments, head_arguments, arrays, source, BYTE_LEVEL_BPE, bpe_vocabulary)
+    if sentencepiece_model is not None:
+        source["sentencepiece_model"] = str(sentencepiece_model)
+    # A BPE vocabulary exists only in memory (fairseq's ids, not GPT-2's).
+    return ConvertedCheckpoint(arguments, head_arguments, arrays, source, **tokenizer)
+
+
+def _sentencepiece_tokenizer(model_path, dict_txt):
+    """(ConvertedCheckpoint tokenizer fields, number of ids) for XLM-R's SentencePiece model
+    with fairseq's dict.txt. The dictionary is kept only where its order is not
+    SentencePiece's (XLM-R's own dict.txt is), so a preset of XLM-R needs just the model."""
+    try:
+        model = sentencepiece_model_lib.read_model(model_path)
+        dict_pieces = sentencepiece_vocabulary.read_dict_pieces(dict_txt)
+    except ValueError as error:
+        raise ConversionError(str(error)) from None
+    tokens, _ = sentencepiece_vocabulary.fairseq_vocabulary(model, dict_pieces)
+    default_tokens, _ = sentencepiece_vocabulary.fairseq_vocabulary(model)
+    tokenizer = dict(
+        tokenizer_type=SENTENCEPIECE,
+        tokenizer_files=(pathlib.Path(model_path),),
+        dict_pieces=None if tokens == default_tokens else dict_pieces,
+    )
+    return tokenizer, len(tokens)
 
 
 def expected_shapes(state, arguments):

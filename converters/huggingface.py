@@ -13,8 +13,11 @@ import numpy as np
 
 from roberta_tf.converters import layout, torch_checkpoint
 from roberta_tf.converters.converted import BYTE_LEVEL_BPE, SENTENCEPIECE, ConvertedCheckpoint
+
+SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"  # XLM-R's
 from roberta_tf.converters.layout import ConversionError, fused_qkv, take
-from roberta_tf.tokenizers import vocabulary as vocabulary_lib
+from roberta_tf.tokenizers import sentencepiece_model, vocabulary as vocabulary_lib
+from roberta_tf.tokenizers.sentencepiece_vocabulary import fairseq_vocabulary
 from roberta_tf.utils import files
 
 # Hugging Face `hidden_act` -> fairseq `activation_fn` names (RobertaBackbone's).
@@ -155,7 +158,7 @@ def convert(model_dir):
 
     Reads config.json, the weights (`model.safetensors`, sharded via its index, or
     `pytorch_model.bin` through the safe reader) and the tokenizer (`vocab.json` + `merges.txt`,
-    or `tokenizer.json`; `sentencepiece.bpe.model` is recorded, not read). Every tensor's shape
+    or `tokenizer.json`; XLM-R's `sentencepiece.bpe.model`). Every tensor's shape
     is checked against config.json before mapping; a RobertaForSequenceClassification keeps its
     head and `id2label` names."""
     model_dir = pathlib.Path(model_dir)
@@ -167,9 +170,10 @@ def convert(model_dir):
     del state  # the arrays keep what they need; the rest of the checkpoint is freed
     head = head_arguments(config, arrays) if "head.logits.kernel" in arrays else None
     tokenizer_type, bpe_vocabulary, tokenizer_files = read_tokenizer(model_dir)
-    if bpe_vocabulary is not None and bpe_vocabulary.size != arguments["vocabulary_size"]:
+    tokenizer_size = _tokenizer_size(tokenizer_type, bpe_vocabulary, tokenizer_files)
+    if tokenizer_size is not None and tokenizer_size != arguments["vocabulary_size"]:
         raise ConversionError(
-            f"{model_dir}: the tokenizer has {bpe_vocabulary.size} ids, config.json's vocab_size is "
+            f"{model_dir}: the tokenizer has {tokenizer_size} ids, config.json's vocab_size is "
             f"{arguments['vocabulary_size']}."
         )
     weights_file = next(model_dir / name for name in _WEIGHT_FILES if (model_dir / name).is_file())
@@ -210,8 +214,8 @@ def _read_safetensors(path):
 def read_tokenizer(model_dir):
     """(tokenizer type, validated `BpeVocabulary` or None, files read) of a checkpoint
     directory: byte-level BPE from `vocab.json` + `merges.txt` or `tokenizer.json`'s BPE model;
-    ("sentencepiece", None, ()) for XLM-R's `sentencepiece.bpe.model`; (None, None, ()) when
-    the directory has no tokenizer."""
+    ("sentencepiece", None, (model file,)) for XLM-R's `sentencepiece.bpe.model`; (None, None,
+    ()) when the directory has no tokenizer."""
     model_dir = pathlib.Path(model_dir)
     vocab_json, merges_txt = model_dir / "vocab.json", model_dir / "merges.txt"
     if vocab_json.is_file() and merges_txt.is_file():
@@ -220,9 +224,23 @@ def read_tokenizer(model_dir):
         model = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
         if model.get("type") == "BPE":
             return BYTE_LEVEL_BPE, vocabulary_lib.from_memory(model["vocab"], model["merges"]), ()
-    if (model_dir / "sentencepiece.bpe.model").is_file():
-        return SENTENCEPIECE, None, ()
+    if (model_dir / SENTENCEPIECE_MODEL_FILE).is_file():
+        return SENTENCEPIECE, None, (model_dir / SENTENCEPIECE_MODEL_FILE,)
     return None, None, ()
+
+
+def _tokenizer_size(tokenizer_type, bpe_vocabulary, tokenizer_files):
+    """The number of ids the tokenizer gives (fairseq's, for SentencePiece), or None."""
+    if bpe_vocabulary is not None:
+        return bpe_vocabulary.size
+    if tokenizer_type == SENTENCEPIECE:
+        try:
+            model = sentencepiece_model.read_model(tokenizer_files[0])
+        except ValueError as error:
+            raise ConversionError(str(error)) from None
+        tokens, _ = fairseq_vocabulary(model)
+        return len(tokens)
+    return None
 
 
 def head_arguments(config, arrays):

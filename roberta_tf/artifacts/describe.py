@@ -133,7 +133,7 @@ def _tokenizer_file_hashes(preset_dir, tokenizer, metadata):
     computed where it did not)."""
     recorded = metadata.get("files") or {}
     hashes = {}
-    for key in ("vocabulary", "merges"):
+    for key in ("vocabulary", "merges", "model", "dictionary"):  # BPE's files; SentencePiece's
         name = tokenizer.get(key)
         if name:
             path = preset_format.file_in(preset_dir, name, f"tokenizer {key} file")

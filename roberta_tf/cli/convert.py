@@ -3,6 +3,7 @@
     roberta-tf convert fairseq --checkpoint model.pt --dict dict.txt --encoder_json encoder.json \\
         --vocab_bpe vocab.bpe [--label_dict label/dict.txt] [--head NAME] --output PRESET_DIR
     roberta-tf convert fairseq --checkpoint model.pt --data_dir DATA --encoder_json ... --output DIR
+    roberta-tf convert fairseq --checkpoint model.pt --data_dir DATA [--sentencepiece_model M] --output DIR  (XLM-R)
     roberta-tf convert fairseq --checkpoint model.pt --list_heads
     roberta-tf convert hf --model_dir DIR --output PRESET_DIR
 
@@ -40,6 +41,11 @@ def define_fairseq_flags(fv):
     flags.DEFINE_string("dict", None, "dict.txt of the checkpoint's vocabulary.", flag_values=fv)
     flags.DEFINE_string("encoder_json", None, "GPT-2 BPE encoder.json.", flag_values=fv)
     flags.DEFINE_string("vocab_bpe", None, "GPT-2 BPE vocab.bpe.", flag_values=fv)
+    flags.DEFINE_string(
+        "sentencepiece_model", None,
+        "XLM-R: the checkpoint's sentencepiece.bpe.model (instead of --encoder_json/--vocab_bpe; also found "
+        "in --data_dir).", flag_values=fv,
+    )
     flags.DEFINE_string("label_dict", None, "label/dict.txt (class names in head order).", flag_values=fv)
     flags.DEFINE_string(
         "data_dir", None, "A data directory (input0/dict.txt, label/dict.txt) instead of --dict/--label_dict.",
@@ -53,7 +59,8 @@ def define_hf_flags(fv):
     flags.DEFINE_string(
         "model_dir", None,
         "The checkpoint directory: config.json, model.safetensors (or pytorch_model.bin) and vocab.json + "
-        "merges.txt (or tokenizer.json); RobertaModel or RobertaForSequenceClassification (id2label names kept).",
+        "merges.txt (or tokenizer.json) or XLM-R's sentencepiece.bpe.model; RobertaModel, "
+        "RobertaForSequenceClassification, XLMRobertaModel or XLMRobertaForSequenceClassification (id2label names kept).",
         flag_values=fv,
     )
 
@@ -66,12 +73,20 @@ def execute_fairseq(fv, args):
     if fv.list_heads:
         print("\n".join(fairseq.list_heads(fv.checkpoint)))
         return command.EXIT_OK
-    command.require(fv, "output", "encoder_json", "vocab_bpe")
+    command.require(fv, "output")
+    sentencepiece_in_data_dir = fv.data_dir and (pathlib.Path(fv.data_dir) / fairseq.SENTENCEPIECE_MODEL_FILE).is_file()
+    if not (fv.sentencepiece_model or sentencepiece_in_data_dir):
+        try:
+            command.require(fv, "encoder_json", "vocab_bpe")
+        except command.UsageError as error:  # name XLM-R's file too: its users give neither BPE file
+            raise command.UsageError(
+                f"{error} (XLM-R: --sentencepiece_model, or {fairseq.SENTENCEPIECE_MODEL_FILE} in --data_dir)"
+            ) from None
     if not (fv.dict or fv.data_dir):
         raise command.UsageError("--dict (or --data_dir) required")
     return _write(fv, lambda: fairseq.convert(
         fv.checkpoint, dict_txt=fv.dict, encoder_json=fv.encoder_json, vocab_bpe=fv.vocab_bpe,
-        label_dict=fv.label_dict, data_dir=fv.data_dir, head=fv.head,
+        label_dict=fv.label_dict, data_dir=fv.data_dir, head=fv.head, sentencepiece_model=fv.sentencepiece_model,
     ))
 
 
@@ -85,12 +100,13 @@ def execute_hf(fv, args):
 
 MODES = {
     "fairseq": command.Mode(
-        "A fairseq RoBERTa model.pt, its dictionary (--dict or --data_dir) and the GPT-2 BPE files; "
+        "A fairseq RoBERTa model.pt, its dictionary (--dict or --data_dir) and the GPT-2 BPE files (XLM-R: "
+        "--sentencepiece_model); "
         "--head picks a classification head (--list_heads shows them); without heads, a backbone-only preset.",
         define_fairseq_flags, execute_fairseq,
     ),
     "hf": command.Mode(
-        "A Hugging Face RoBERTa checkpoint directory (safetensors or pytorch_model.bin).",
+        "A Hugging Face RoBERTa or XLM-RoBERTa checkpoint directory (safetensors or pytorch_model.bin).",
         define_hf_flags, execute_hf,
     ),
 }
@@ -112,11 +128,15 @@ def write_preset(converted, output, overwrite=False):
     building the tokenizer layer. Returns `output` as a pathlib.Path."""
     from roberta_tf.models import RobertaBackbone, RobertaTextClassifier
 
+    # XLM-R's classes are RoBERTa's with another tokenizer; the preset records which.
     if converted.head is not None:
         model = RobertaTextClassifier.from_preset(converted, preprocessor=None)
     else:
         model = RobertaBackbone.from_preset(converted)
-    model.save_to_preset(output, overwrite=overwrite, source=converted.source, bpe_vocabulary=converted.bpe_vocabulary)
+    tokenizer = {"bpe_vocabulary": converted.bpe_vocabulary}
+    if converted.tokenizer_type == "sentencepiece":
+        tokenizer = {"sentencepiece_model": converted.tokenizer_files[0], "dict_pieces": converted.dict_pieces}
+    model.save_to_preset(output, overwrite=overwrite, source=converted.source, **tokenizer)
     return pathlib.Path(output)
 
 

@@ -2,6 +2,7 @@
 
     roberta-tf tokenize --vocabulary vocab.json --merges merges.txt < in.txt > ids.jsonl
     roberta-tf tokenize --fairseq_dir gpt2_bpe/ --input dev.tsv --columns 0,1 --skip_header
+    roberta-tf tokenize --sentencepiece_model sentencepiece.bpe.model < in.txt   (XLM-R)
 
 The input is read as bytes and streamed in batches of `--batch_size` lines; each line's raw
 bytes (without its "\\n" or "\\r\\n") go to the tokenizer, so text that is not valid UTF-8 is
@@ -22,7 +23,7 @@ from roberta_tf.cli.command import CommandError, UsageError
 from roberta_tf.preprocessing import options
 
 NAME = "tokenize"
-SUMMARY = "Tokenize lines of text (or TSV columns) into RoBERTa token ids, one JSON list per line."
+SUMMARY = "Tokenize lines of text (or TSV columns) into RoBERTa or XLM-R token ids, one JSON list per line."
 DESCRIPTION = """
 Reads --input line by line (bytes; "\\n" and "\\r\\n" line ends) and writes one JSON list of
 token ids per input line to --output, e.g. [0, 31414, 232, 2].
@@ -31,6 +32,8 @@ Tokenizer files, exactly one source:
   --vocabulary vocab.json --merges merges.txt         (Hugging Face)
   --fairseq_dir DIR                                   (DIR/encoder.json, vocab.bpe, dict.txt)
   --encoder_json F --vocab_bpe F --dict_txt F         (fairseq, files named one by one)
+  --sentencepiece_model F [--dict_txt F]              (XLM-R: SentencePiece, fairseq's ids;
+                                                       dict.txt where its order is not the model's)
 
 With --add_special_tokens (default) each line is packed as <s> A </s> (or <s> A </s></s> B </s>
 for --columns a,b), truncated to --sequence_length, without padding. With
@@ -53,7 +56,10 @@ def define_flags(fv):
     )
     flags.DEFINE_string("encoder_json", None, "fairseq/GPT-2 encoder.json (with --vocab_bpe, --dict_txt).", flag_values=fv)
     flags.DEFINE_string("vocab_bpe", None, "fairseq/GPT-2 vocab.bpe (with --encoder_json, --dict_txt).", flag_values=fv)
-    flags.DEFINE_string("dict_txt", None, "fairseq dict.txt (with --encoder_json, --vocab_bpe).", flag_values=fv)
+    flags.DEFINE_string("dict_txt", None, "fairseq dict.txt (with --encoder_json, --vocab_bpe; or with "
+                        "--sentencepiece_model).", flag_values=fv)
+    flags.DEFINE_string("sentencepiece_model", None, "XLM-R's sentencepiece.bpe.model (any SentencePiece "
+                        "unigram or BPE model): XLM-R ids.", flag_values=fv)
     flags.DEFINE_list(
         "columns",
         [],
@@ -100,10 +106,10 @@ def define_flags(fv):
 
 @dataclasses.dataclass(frozen=True)
 class TokenizerFiles:
-    """Where the tokenizer comes from: kind "huggingface" or "fairseq", and its files."""
+    """Where the tokenizer comes from: kind "huggingface", "fairseq" or "sentencepiece", and its files."""
 
     kind: str
-    files: tuple  # (vocab.json, merges.txt) or (encoder.json, vocab.bpe, dict.txt)
+    files: tuple  # (vocab.json, merges.txt), (encoder.json, vocab.bpe, dict.txt) or (model[, dict.txt])
     flags: tuple  # the flag naming each file, for messages
 
     def describe(self):
@@ -112,6 +118,8 @@ class TokenizerFiles:
 
 def resolve_tokenizer_files(fv):
     """The single tokenizer source given by the flags, its files checked to exist."""
+    if fv.sentencepiece_model is not None:
+        return _sentencepiece_files(fv)
     groups = {
         "huggingface": ("vocabulary", "merges"),
         "fairseq_dir": ("fairseq_dir",),
@@ -121,7 +129,7 @@ def resolve_tokenizer_files(fv):
     used = [group for group, names in given.items() if names]
     one_of = (
         "give exactly one of: --vocabulary and --merges (Hugging Face); --fairseq_dir; "
-        "or --encoder_json, --vocab_bpe and --dict_txt (fairseq)"
+        "--encoder_json, --vocab_bpe and --dict_txt (fairseq); or --sentencepiece_model (XLM-R)"
     )
     if not used:
         raise UsageError(f"no tokenizer files: {one_of}")
@@ -151,15 +159,33 @@ def resolve_tokenizer_files(fv):
     return TokenizerFiles("huggingface" if group == "huggingface" else "fairseq", files, flag_names)
 
 
+def _sentencepiece_files(fv):
+    others = [n for n in ("vocabulary", "merges", "fairseq_dir", "encoder_json", "vocab_bpe") if fv[n].value is not None]
+    if others:
+        raise UsageError(f"conflicting tokenizer sources (--sentencepiece_model, --{others[0]}): give one")
+    if fv.match_special_tokens:
+        raise UsageError("--match_special_tokens applies to RoBERTa's BPE; XLM-R treats all text as text")
+    flag_names = ("sentencepiece_model",) + (("dict_txt",) if fv.dict_txt is not None else ())
+    files = tuple(fv[n].value for n in flag_names)
+    for path, name in zip(files, flag_names):
+        textio.check_readable(path, name)
+    return TokenizerFiles("sentencepiece", files, flag_names)
+
+
 def load_tokenizer(source, match_special_tokens=False):
-    """A `RobertaTokenizer` from `TokenizerFiles` (CommandError if the files are malformed)."""
+    """A `RobertaTokenizer` or `XLMRobertaTokenizer` from `TokenizerFiles` (CommandError if the
+    files are malformed)."""
     import tensorflow as tf
 
-    from roberta_tf.models import RobertaTokenizer
+    from roberta_tf.models import RobertaTokenizer, XLMRobertaTokenizer
 
     start = time.perf_counter()
     try:
-        if source.kind == "huggingface":
+        if source.kind == "sentencepiece":
+            model, *dictionary = source.files
+            tokenizer = (XLMRobertaTokenizer.from_fairseq(model, *dictionary) if dictionary
+                         else XLMRobertaTokenizer(proto=model))
+        elif source.kind == "huggingface":
             vocabulary, merges = source.files
             tokenizer = RobertaTokenizer(vocabulary=vocabulary, merges=merges, match_special_tokens=match_special_tokens)
         else:

@@ -10,7 +10,7 @@ import pathlib
 import tensorflow as tf
 
 import roberta_tf
-from roberta_tf.models import RobertaTextClassifier, RobertaTokenizer
+from roberta_tf.models import RobertaTextClassifier, tokenizer_class
 from roberta_tf.presets import loader
 from roberta_tf.utils import files
 
@@ -20,7 +20,7 @@ class PresetExport:
     """A preset, resolved for an exporter."""
 
     classifier: object  # RobertaTextClassifier (no preprocessor)
-    tokenizer: object  # RobertaTokenizer
+    tokenizer: object  # RobertaTokenizer or XLMRobertaTokenizer
     sequence_length: object  # the preset preprocessor's, or None (the model's maximum)
     source: dict  # provenance for the metadata
     tokenizer_files: list  # paths whose SHA-256 the metadata records
@@ -41,7 +41,7 @@ def resolve_preset(preset):
     }
     return PresetExport(
         classifier=RobertaTextClassifier.from_preset(contents, preprocessor=None),
-        tokenizer=RobertaTokenizer.from_preset(contents),
+        tokenizer=tokenizer_class(contents.tokenizer_type).from_preset(contents),
         sequence_length=(contents.config.get("preprocessor") or {}).get("sequence_length"),
         source=source,
         tokenizer_files=contents.tokenizer_files(),
@@ -58,13 +58,9 @@ def common_metadata(serving, source, tokenizer_files):
         "sequence_length": serving.sequence_length,
         "truncate": serving.truncate,
         "tokenizer_files": {pathlib.Path(p).name: files.file_sha256(p) for p in tokenizer_files},
-        # The one way ids can differ from Hugging Face `tokenizers`: a piece of a word that no
-        # final boundary splits is merged in chunks of this many bytes (in practice, digit runs).
-        "tokenizer": {
-            "max_word_bytes": serving.tokenizer.max_word_bytes,
-            "match_special_tokens": serving.tokenizer.match_special_tokens,
-            "vocabulary_size": serving.tokenizer.vocabulary_size(),
-        },
+        # RoBERTa's: `max_word_bytes`, the one way ids can differ from Hugging Face `tokenizers`
+        # (a piece of a word that no final boundary splits is merged in chunks of this many bytes).
+        "tokenizer": {**serving.tokenizer.export_metadata(), "vocabulary_size": serving.tokenizer.vocabulary_size()},
         "source": source,
     }
     if hasattr(serving, "label_names"):  # a classifier

@@ -118,6 +118,7 @@ def export_tflite_forms(
     outputs = {quantize: pathlib.Path(path).absolute() for quantize, path in outputs.items()}
     for quantize, output in outputs.items():
         _check_choice("quantize", quantize, QUANTIZATIONS)
+        check_fits_flatbuffer(classifier, quantize)
         if not overwrite:  # fail before minutes of conversion, not after
             for path in (output, metadata_path_for(output)):
                 if path.exists():
@@ -133,6 +134,32 @@ def export_tflite_forms(
             results[quantize] = _verify_and_write(content, module, quantize, output, calibration_texts,
                                                   provenance_fields, num_threads, overwrite)
     return results
+
+
+# A .tflite file is one FlatBuffer, whose 32-bit offsets cap it at 2 GiB (the converter fails
+# late, after minutes, with a serialization error). Weights dominate the size.
+FLATBUFFER_LIMIT_BYTES = 2**31 - 1
+_HEADROOM_BYTES = 64 * 2**20  # graph, tokenizer tables, metadata
+_WEIGHT_BYTES = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1}  # per parameter (embedding included)
+
+
+def estimated_size_bytes(classifier, quantize):
+    """About how large the `quantize` form of `classifier` will be (its weights + headroom)."""
+    return classifier.count_params() * _WEIGHT_BYTES[quantize] + _HEADROOM_BYTES
+
+
+def check_fits_flatbuffer(classifier, quantize):
+    """A ValueError naming the limit and the forms that fit when the `quantize` form cannot be
+    written as one .tflite (e.g. XLM-R large, 560M parameters, in float32: about 2.2 GB)."""
+    size = estimated_size_bytes(classifier, quantize)
+    if size <= FLATBUFFER_LIMIT_BYTES:
+        return
+    fitting = [q for q in QUANTIZATIONS if estimated_size_bytes(classifier, q) <= FLATBUFFER_LIMIT_BYTES]
+    raise ValueError(
+        f"The {quantize!r} TFLite form of this {classifier.count_params() / 1e6:.0f}M-parameter model would be about "
+        f"{size / 1e9:.1f} GB, past the 2 GB FlatBuffer limit of a .tflite file. Forms that fit: "
+        f"{', '.join(repr(q) for q in fitting) or 'none'} (quantize=...); or serve it from the SavedModel."
+    )
 
 
 def _verify_and_write(content, module, quantize, output, calibration_texts, provenance_fields, num_threads, overwrite):

@@ -102,8 +102,9 @@ class InGraphTokenizer(keras.layers.Layer):
     def detokenize(self, inputs):
         """Ids (Tensor [n] or RaggedTensor/Tensor [batch, n]) -> UTF-8 strings.
 
-        Special tokens are written as their text (`<s>`); byte sequences that are not valid
-        UTF-8 become U+FFFD; an id outside the vocabulary becomes U+FFFD.
+        Byte sequences that are not valid UTF-8 become U+FFFD, and so does an id outside the
+        vocabulary. Special tokens: RoBERTa writes their text (`<s>`); XLM-R writes what
+        SentencePiece's decode writes (nothing for `<s>`, " ⁇ " for `<unk>`).
         """
         if not isinstance(inputs, (tf.Tensor, tf.RaggedTensor)):
             nested = isinstance(inputs, (list, tuple)) and any(isinstance(r, (list, tuple)) for r in inputs)

@@ -107,6 +107,6 @@ class RobertaTextClassifierPreprocessor(keras.layers.Layer):
         config = dict(config)
         if isinstance(config.get("tokenizer"), dict):
             config["tokenizer"] = keras.layers.deserialize(
-                config["tokenizer"], custom_objects={"RobertaTokenizer": RobertaTokenizer}
+                config["tokenizer"], custom_objects={cls.tokenizer_cls.__name__: cls.tokenizer_cls}
             )
         return cls(**config)

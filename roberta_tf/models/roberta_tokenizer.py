@@ -4,6 +4,7 @@ Tokenizing, detokenizing and the vocabulary accessors are `InGraphTokenizer`'s."
 
 import os
 
+from roberta_tf.converters.converted import BYTE_LEVEL_BPE
 from roberta_tf.models.in_graph_tokenizer import InGraphTokenizer
 from roberta_tf.presets import loader
 from roberta_tf.tokenizers import byte_symbols, vocabulary as vocabulary_lib
@@ -48,6 +49,8 @@ class RobertaTokenizer(InGraphTokenizer):
     >>> custom("a quick fox").numpy().tolist()
     [4, 5, 6]
     """
+
+    tokenizer_type = BYTE_LEVEL_BPE  # what preset configs call it
 
     def __init__(
         self,
@@ -119,6 +122,10 @@ class RobertaTokenizer(InGraphTokenizer):
             max_word_bytes=self.max_word_bytes,
         )
         return config
+
+    def export_metadata(self):
+        """What exports record about this tokenizer (besides the vocabulary size)."""
+        return {"max_word_bytes": self.max_word_bytes, "match_special_tokens": self.match_special_tokens}
 
     @property
     def byte_level_bpe(self):

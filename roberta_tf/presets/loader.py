@@ -29,6 +29,7 @@ from roberta_tf.converters.layout import ConversionError
 from roberta_tf.preprocessing import options
 from roberta_tf.presets import hub, preset_format, registry, weights
 from roberta_tf.presets.preset_format import PresetError
+from roberta_tf.tokenizers import sentencepiece_vocabulary
 
 
 @dataclasses.dataclass
@@ -42,6 +43,10 @@ class PresetContents:
         read_layout: returns `{name: (shape, numpy dtype kind)}` without reading the weights
             (a safetensors header), to check them against the config before building a model.
         vocabulary, merges: the BPE tokenizer's files (paths) or in-memory values, or None.
+        sentencepiece_model: a SentencePiece tokenizer's model (a path or the serialized
+            ModelProto), or None.
+        dict_pieces: with a SentencePiece model, fairseq's `dict.txt` pieces in order when
+            they are not XLM-R's layout (SentencePiece's order), else None.
         metadata: the preset's metadata.json, or `{"source": provenance}` for a converted
             checkpoint ({} when there is none).
     """
@@ -53,10 +58,18 @@ class PresetContents:
     vocabulary: object = None
     merges: object = None
     metadata: dict = dataclasses.field(default_factory=dict)
+    sentencepiece_model: object = None
+    dict_pieces: object = None
 
     def tokenizer_files(self):
         """The tokenizer's files on disk (their hashes go into export metadata)."""
-        return [p for p in (self.vocabulary, self.merges) if isinstance(p, pathlib.Path)]
+        candidates = (self.vocabulary, self.merges, self.sentencepiece_model)
+        return [p for p in candidates if isinstance(p, pathlib.Path)]
+
+    @property
+    def tokenizer_type(self):
+        """"byte_level_bpe", "sentencepiece" or None (no tokenizer)."""
+        return (self.config.get("tokenizer") or {}).get("type")
 
 
 def resolve(preset, tokenizer_only=False):
@@ -115,7 +128,7 @@ def load_task(task_cls, preset, load_weights=True, num_classes=None, preprocesso
     if preprocessor == "auto" and _named_preset(preset) is not None:
         # A named preset's tokenizer type is known without a download: one roberta_tf cannot
         # build (XLM-RoBERTa's) fails here, before gigabytes of weights are fetched.
-        _tokenizer_config(resolve(preset, tokenizer_only=True))
+        _check_named_preset_tokenizer(preset, task_cls.preprocessor_cls.tokenizer_cls)
     contents = resolve(preset)
     head = contents.config.get("classifier")
     if num_classes is None:
@@ -147,6 +160,7 @@ def load_task(task_cls, preset, load_weights=True, num_classes=None, preprocesso
 
 def load_preprocessor(preprocessor_cls, preset, sequence_length=None, **kwargs):
     """A `preprocessor_cls` with the preset's tokenizer and packing configuration."""
+    _check_named_preset_tokenizer(preset, preprocessor_cls.tokenizer_cls)
     contents = resolve(preset, tokenizer_only=True)
     config = contents.config.get("preprocessor") or {}
     maximum = contents.config["backbone"]["max_sequence_length"]
@@ -165,8 +179,11 @@ def load_preprocessor(preprocessor_cls, preset, sequence_length=None, **kwargs):
 
 def load_tokenizer(tokenizer_cls, preset):
     """A `tokenizer_cls` from the preset's tokenizer files."""
+    _check_named_preset_tokenizer(preset, tokenizer_cls)
     contents = resolve(preset, tokenizer_only=True)
-    config = _tokenizer_config(contents)
+    config = _tokenizer_config(contents, tokenizer_cls)
+    if config["type"] == SENTENCEPIECE:
+        return tokenizer_cls(proto=_as_argument(contents.sentencepiece_model), dict_pieces=contents.dict_pieces)
     return tokenizer_cls(
         vocabulary=_as_argument(contents.vocabulary),
         merges=_as_argument(contents.merges),
@@ -174,17 +191,38 @@ def load_tokenizer(tokenizer_cls, preset):
     )
 
 
-def _tokenizer_config(contents):
-    """The preset's tokenizer config, or a PresetError unless it is a byte-level BPE one."""
+# The classes to use for each tokenizer type (named in errors; presets never import models).
+_CLASSES_FOR_TOKENIZER = {
+    BYTE_LEVEL_BPE: "RobertaTokenizer / RobertaTextClassifierPreprocessor / RobertaTextClassifier",
+    SENTENCEPIECE: "XLMRobertaTokenizer / XLMRobertaTextClassifierPreprocessor / XLMRobertaTextClassifier",
+}
+
+
+def _tokenizer_config(contents, tokenizer_cls):
+    """The preset's tokenizer config, or a PresetError unless `tokenizer_cls` reads its type."""
     config = contents.config.get("tokenizer")
     if config is None:
         raise PresetError(f"{contents.source} has no tokenizer files: pass preprocessor=None and feed token ids.")
-    if config["type"] != BYTE_LEVEL_BPE:
-        raise PresetError(
-            f"{contents.source} uses a {config['type']} tokenizer, which roberta_tf does not support yet "
-            "(XLM-RoBERTa's SentencePiece comes later). Load it with preprocessor=None and feed token ids."
-        )
+    _check_tokenizer_type(config["type"], contents.source, tokenizer_cls)
     return config
+
+
+def _check_named_preset_tokenizer(preset, tokenizer_cls):
+    """A named preset's tokenizer type is known without a download: a class that cannot read
+    it fails before anything (XLM-R's SentencePiece model, gigabytes of weights) is fetched."""
+    name = _named_preset(preset)
+    if name is not None:
+        _check_tokenizer_type(registry.PRESETS[name]["tokenizer"], name, tokenizer_cls)
+
+
+def _check_tokenizer_type(tokenizer_type, source, tokenizer_cls):
+    if tokenizer_type not in _CLASSES_FOR_TOKENIZER:
+        raise PresetError(f"{source} uses a {tokenizer_type!r} tokenizer, which roberta_tf does not know.")
+    if tokenizer_type != tokenizer_cls.tokenizer_type:
+        raise PresetError(
+            f"{source} has a {tokenizer_type} tokenizer, which {tokenizer_cls.__name__} does not read; "
+            f"load it with {_CLASSES_FOR_TOKENIZER[tokenizer_type]}."
+        )
 
 
 def _check_layout(contents, backbone_config, head_config=None):
@@ -209,9 +247,18 @@ def _from_preset_dir(directory):
     if tokenizer and tokenizer.get("type") == BYTE_LEVEL_BPE:
         vocabulary = preset_format.file_in(directory, tokenizer.get("vocabulary"), "tokenizer vocabulary")
         merges = preset_format.file_in(directory, tokenizer.get("merges"), "tokenizer merges")
-        for path in (vocabulary, merges):
-            if not path.is_file():
-                raise PresetError(f"{path}: tokenizer file named in config.json is missing.")
+    sentencepiece_model = dict_pieces = None
+    if tokenizer and tokenizer.get("type") == SENTENCEPIECE:
+        sentencepiece_model = preset_format.file_in(directory, tokenizer.get("model"), "SentencePiece model")
+        if tokenizer.get("dictionary") is not None:
+            dictionary = preset_format.file_in(directory, tokenizer["dictionary"], "fairseq dictionary")
+            try:
+                dict_pieces = sentencepiece_vocabulary.read_dict_pieces(dictionary)
+            except ValueError as error:
+                raise PresetError(str(error)) from None
+    for path in (vocabulary, merges, sentencepiece_model):
+        if path is not None and not path.is_file():
+            raise PresetError(f"{path}: tokenizer file named in config.json is missing.")
     return PresetContents(
         source=str(directory),
         config=config,
@@ -220,6 +267,8 @@ def _from_preset_dir(directory):
         vocabulary=vocabulary,
         merges=merges,
         metadata=_read_metadata(directory),
+        sentencepiece_model=sentencepiece_model,
+        dict_pieces=dict_pieces,
     )
 
 
@@ -256,12 +305,14 @@ def _from_registry(name):
     """A named preset for a tokenizer or preprocessor: the registry's architecture (sequence
     length bounds) and the packaged vocabulary; no weights and no download."""
     entry = registry.PRESETS[name]
-    vocabulary = merges = None
+    vocabulary = merges = sentencepiece_model = None
     if "vocabulary" in entry:
         vocabulary, merges = registry.packaged_vocabulary(name)
         tokenizer = {"type": BYTE_LEVEL_BPE}
-    else:  # load_tokenizer names the unsupported type
-        tokenizer = {"type": entry["tokenizer"]}
+    else:  # XLM-RoBERTa: its SentencePiece model (about 5 MB) is not shipped; only it is fetched
+        tokenizer = {"type": entry["tokenizer"], "model": preset_format.SENTENCEPIECE_MODEL_FILE}
+        directory = hub.download(entry["hf_repo"], [preset_format.SENTENCEPIECE_MODEL_FILE])
+        sentencepiece_model = directory / preset_format.SENTENCEPIECE_MODEL_FILE
 
     def no_weights():
         raise PresetError(f"{name} was resolved for its tokenizer only (no weights downloaded); resolve it again "
@@ -274,6 +325,7 @@ def _from_registry(name):
         read_layout=no_weights,
         vocabulary=vocabulary,
         merges=merges,
+        sentencepiece_model=sentencepiece_model,
     )
 
 
@@ -299,11 +351,13 @@ def _from_converted(converted, source):
     if converted.tokenizer_type == BYTE_LEVEL_BPE:
         tokenizer = {"type": BYTE_LEVEL_BPE}
     elif converted.tokenizer_type == SENTENCEPIECE:
-        tokenizer = {"type": SENTENCEPIECE, "model": "sentencepiece.bpe.model"}
+        tokenizer = {"type": SENTENCEPIECE, "model": preset_format.SENTENCEPIECE_MODEL_FILE}
     head = None if converted.head is None else {"activation": None, **converted.head}
     config = preset_format.new_config(converted.backbone, head, None, tokenizer)
-    vocabulary = merges = None
-    if converted.tokenizer_files:
+    vocabulary = merges = sentencepiece_model = None
+    if converted.tokenizer_type == SENTENCEPIECE:
+        sentencepiece_model = pathlib.Path(converted.tokenizer_files[0])
+    elif converted.tokenizer_files:
         vocabulary, merges = (pathlib.Path(p) for p in converted.tokenizer_files)
     elif converted.bpe_vocabulary is not None:
         vocabulary, merges = converted.bpe_vocabulary.vocabulary, list(converted.bpe_vocabulary.merges)
@@ -315,4 +369,6 @@ def _from_converted(converted, source):
         vocabulary=vocabulary,
         merges=merges,
         metadata={"source": converted.source},
+        sentencepiece_model=sentencepiece_model,
+        dict_pieces=converted.dict_pieces,
     )

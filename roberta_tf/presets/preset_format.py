@@ -10,6 +10,8 @@ WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
 VOCABULARY_FILE = "vocab.json"
 MERGES_FILE = "merges.txt"
+SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"  # XLM-R's name for it
+DICTIONARY_FILE = "dict.txt"  # fairseq's pieces, only where they are not in SentencePiece's order
 
 TASK_BACKBONE = "RobertaBackbone"
 TASK_CLASSIFIER = "RobertaTextClassifier"

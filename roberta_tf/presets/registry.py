@@ -9,7 +9,7 @@ config.json) come from the hub.
 
 import pathlib
 
-from roberta_tf.presets.preset_format import MERGES_FILE, VOCABULARY_FILE, PresetError
+from roberta_tf.presets.preset_format import MERGES_FILE, SENTENCEPIECE_MODEL_FILE, VOCABULARY_FILE, PresetError
 
 # Package data (pyproject.toml [tool.setuptools.package-data]): one folder per vocabulary,
 # holding vocab.json, merges.txt and a NOTICE (origin, licence, SHA-256 of both files).
@@ -24,7 +24,7 @@ ROBERTA_VOCABULARY = "roberta-base"
 
 # Hub files of a model load; the tokenizer files are not among them (see the docstring).
 _ROBERTA_FILES = ("config.json", "model.safetensors")
-_XLM_ROBERTA_FILES = ("config.json", "model.safetensors", "sentencepiece.bpe.model")
+_XLM_ROBERTA_FILES = ("config.json", "model.safetensors", SENTENCEPIECE_MODEL_FILE)
 
 
 def _backbone(vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim):

@@ -186,4 +186,7 @@ def _row_displacement(lefts, rights, num_symbols):
         ranks[slot] = ranks_sorted[start]
         offsets[lefts[start]] = slot - int(rights[start])
     table_size = int(offsets.max(initial=0)) + num_symbols
+    if table_size > capacity:  # a late single near the end: `offset + right` may pass the arrays
+        check = np.r_[check, np.full(table_size - capacity, -1, np.int32)]
+        ranks = np.r_[ranks, np.full(table_size - capacity, NO_MERGE, np.int32)]
     return offsets, check[:table_size].copy(), ranks[:table_size].copy()

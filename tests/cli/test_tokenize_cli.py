@@ -167,6 +167,26 @@ def test_fairseq_dir_gives_the_hf_ids(cli, hf_files, sst2_head, tmp_path):
     assert len(json_lines(fairseq_out)) == 50
 
 
+def test_sentencepiece_model_gives_xlmr_ids(cli, tmp_path):
+    """XLM-R: SentencePiece's ids + 1 (<unk> 3) packed as <s> A </s>; invalid UTF-8 as the
+    package reads bytes (each bad byte is U+FFFD)."""
+    from sentencepiece_models import spm, trained_model
+
+    model = tmp_path / "sentencepiece.bpe.model"
+    model.write_bytes(trained_model("unigram-nmt_nfkc"))
+    processor = spm().SentencePieceProcessor(model_file=str(model))
+    lines = ["Les enfants jouent dehors.", "Дети играют на улице", "", "\u5b69\u5b50\u4eec\u5728\u5916\u9762\u73a9"]
+    raw = [line.encode("utf-8") for line in lines] + [b"caf\xe9 \xff!"]
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"\n".join(raw) + b"\n")
+    code, out, err = cli("--sentencepiece_model", model, "--input", source)
+    assert code == 0, err
+    expected = [[0] + [i + 1 if i else 3 for i in processor.encode(line)] + [2] for line in raw]
+    assert json_lines(out) == expected
+    code, _, err = cli("--sentencepiece_model", model, "--vocabulary", model, "--input", source)
+    assert code == 2 and "conflicting tokenizer sources" in err
+
+
 def test_fairseq_file_flags_resolve_like_fairseq_dir():
     fairseq_dir = data_path("fairseq-gpt2-bpe")
     by_dir = tokenizer_files_from_flags(["--fairseq_dir", str(fairseq_dir)])

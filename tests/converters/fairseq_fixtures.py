@@ -1,7 +1,8 @@
 """Real fairseq checkpoints for the converter tests, written by fairseq's own training code.
 
 `build_checkpoints(root)` sets up a fairseq `sentence_prediction` task (the real roberta-base
-`dict.txt` as `input0/dict.txt`, a 3-label `label/dict.txt`), builds a small RoBERTa with the
+`dict.txt` as `input0/dict.txt`, or the `dict_txt` given, e.g. XLM-R's layout in
+`xlmr_fixtures`; a 3-label `label/dict.txt`), builds a small RoBERTa with the
 task (which registers "sentence_classification_head"), perturbs every parameter, and saves it
 with `fairseq.trainer.Trainer.save_checkpoint` (fairseq 0.12 layout: top-level `cfg`). From
 that file it derives the pre-0.10 `args` layout (`decoder.` / `emb_layer_norm` keys) and the
@@ -34,7 +35,7 @@ SEED = 0
 
 @dataclasses.dataclass
 class FairseqCheckpoints:
-    data_dir: pathlib.Path  # input0/dict.txt (real roberta-base), label/dict.txt (LABELS)
+    data_dir: pathlib.Path  # input0/dict.txt (roberta-base's, or build_checkpoints' dict_txt), label/dict.txt
     zip_cfg: pathlib.Path  # Trainer.save_checkpoint output (0.12 `cfg` layout, zip serialization)
     legacy_args: pathlib.Path  # pre-0.10 `args` layout, `decoder.` keys (zip serialization)
     legacy_args_pickle: pathlib.Path  # the same, legacy (non-zip) torch serialization
@@ -58,11 +59,13 @@ def safe_globals():
     return contextlib.nullcontext()
 
 
-def write_data_dir(data_dir):
+def write_data_dir(data_dir, dict_txt=None):
+    """`input0/dict.txt` (a copy of `dict_txt`, default the real roberta-base one) and the
+    3-label `label/dict.txt`."""
     data_dir = pathlib.Path(data_dir)
     (data_dir / "input0").mkdir(parents=True, exist_ok=True)
     (data_dir / "label").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shared_path("fairseq-gpt2-bpe", "dict.txt"), data_dir / "input0" / "dict.txt")
+    shutil.copyfile(dict_txt or shared_path("fairseq-gpt2-bpe", "dict.txt"), data_dir / "input0" / "dict.txt")
     # fairseq's `symbol count` format; the label dictionary gets <s> <pad> </s> <unk> (+<mask>)
     # around it, and the head's output i is label line i (label_fn: i + nspecial).
     (data_dir / "label" / "dict.txt").write_text(
@@ -137,13 +140,14 @@ def legacy_args(model_cfg, num_classes):
     return argparse.Namespace(**fields)
 
 
-def build_checkpoints(root):
+def build_checkpoints(root, dict_txt=None):
+    """The checkpoints, for a model over `dict_txt` (default roberta-base's; see write_data_dir)."""
     import torch
     from fairseq import tasks
     from fairseq.trainer import Trainer
 
     root = pathlib.Path(root)
-    data_dir = write_data_dir(root / "data")
+    data_dir = write_data_dir(root / "data", dict_txt)
     torch.manual_seed(SEED)
     cfg = _training_cfg(data_dir, root / "save")
     task = tasks.setup_task(cfg.task)

@@ -127,17 +127,33 @@ def test_tokenizer_only_contents_refuse_to_give_weights():
 
 
 @pytest.mark.parametrize("name", SENTENCEPIECE_PRESETS)
-def test_sentencepiece_presets_fail_clearly_without_downloading(name):
-    unsupported = f"{name} uses a sentencepiece tokenizer, which roberta_tf does not support yet"
-    with pytest.raises(PresetError, match=unsupported):
+def test_sentencepiece_presets_name_the_xlmr_classes_without_downloading(name):
+    wrong_class = f"{name} has a sentencepiece tokenizer, which RobertaTokenizer does not read; load it with XLMRoberta"
+    with pytest.raises(PresetError, match=wrong_class):
         RobertaTokenizer.from_preset(name)
-    with pytest.raises(PresetError, match=unsupported):
+    with pytest.raises(PresetError, match=wrong_class):
         RobertaTextClassifierPreprocessor.from_preset(name)
     # The tokenizer is checked before the weights would be downloaded (hub.download refuses).
-    with pytest.raises(PresetError, match=unsupported):
+    with pytest.raises(PresetError, match=wrong_class):
         RobertaTextClassifier.from_preset(name)
     with pytest.raises(PresetError, match="neither ships nor supports"):
         presets.packaged_vocabulary(name)
+
+
+@pytest.mark.parametrize("name", SENTENCEPIECE_PRESETS)
+def test_xlmr_tokenizer_of_a_named_preset_fetches_only_the_sentencepiece_model(name, monkeypatch):
+    from roberta_tf.models import XLMRobertaTokenizer
+
+    requested = []
+
+    def record(repo_id, files, *args, **kwargs):
+        requested.append((repo_id, list(files)))
+        raise _NetworkUsed("no network here")
+
+    monkeypatch.setattr(hub, "download", record)
+    with pytest.raises(_NetworkUsed):
+        XLMRobertaTokenizer.from_preset(name)
+    assert requested == [(registry.PRESETS[name]["hf_repo"], ["sentencepiece.bpe.model"])]
 
 
 def test_unknown_name_lists_the_named_presets():

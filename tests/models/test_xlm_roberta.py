@@ -1,0 +1,246 @@
+"""XLM-RoBERTa end to end: the SentencePiece tokenizer layer with fairseq's ids, keras-hub's
+XLMRoberta* classes, presets, the Hugging Face converter and the exports (SavedModel loaded
+by a process that imports only tensorflow; builtin-only float32 TFLite), judged by the
+`sentencepiece` package plus fairseq's id mapping and by transformers'
+`XLMRobertaForSequenceClassification` with the same weights.
+
+The tokenizer's corpus-wide parity is in tests/tokenizers/; here a trained unigram model
+(4,000 pieces, nmt_nfkc, as XLM-R's) stands in for XLM-R's own, which is not available here.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from corpora import XNLI_LANGUAGES, fuzz, misc, xnli
+from roberta_tf.models import (
+    RobertaTextClassifier,
+    XLMRobertaBackbone,
+    XLMRobertaTextClassifier,
+    XLMRobertaTextClassifierPreprocessor,
+    XLMRobertaTokenizer,
+)
+from roberta_tf.presets.preset_format import PresetError
+from sentencepiece_models import spm, trained_model
+
+MODEL = "unigram-nmt_nfkc"
+SEQUENCE_LENGTH = 24
+TEXTS = [xnli(language)[7] for language in XNLI_LANGUAGES] + ["", "  ", "\x00", "Ｈｅｌｌｏ ﬁne 😀 ⅻ"]
+PAIRS = ([xnli(language)[0] for language in XNLI_LANGUAGES[:8]], [xnli(language)[1] for language in XNLI_LANGUAGES[7:]])
+
+
+def fairseq_ids(processor, text):
+    """The reference: SentencePiece's ids with fairseq's (XLM-R's) mapping, `<unk>` 0 -> 3."""
+    return [piece_id + 1 if piece_id else 3 for piece_id in processor.encode(text)]
+
+
+def packed_reference(processor, segments, length=SEQUENCE_LENGTH):
+    """`<s> A </s>` / `<s> A </s></s> B </s>`, round-robin truncation, padded with 1."""
+    ids = [fairseq_ids(processor, s) for s in segments]
+    budget = length - (2 if len(ids) == 1 else 4)
+    if len(ids) == 1:
+        kept = [ids[0][:budget]]
+    else:  # round robin: one token from each segment in turn, while it has any left
+        a = b = 0
+        while a + b < budget and (a < len(ids[0]) or b < len(ids[1])):
+            if a < len(ids[0]) and (a <= b or b >= len(ids[1])):
+                a += 1
+            else:
+                b += 1
+        kept = [ids[0][:a], ids[1][:b]]
+    row = [0] + kept[0] + [2] + ([2] + kept[1] + [2] if len(kept) == 2 else [])
+    return row + [1] * (length - len(row))
+
+
+@pytest.fixture(scope="module")
+def proto_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("xlmr") / "sentencepiece.bpe.model"
+    path.write_bytes(trained_model(MODEL))
+    return path
+
+
+@pytest.fixture(scope="module")
+def processor(proto_path):
+    return spm().SentencePieceProcessor(model_file=str(proto_path))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(proto_path):
+    return XLMRobertaTokenizer(proto=str(proto_path))
+
+
+def test_ids_equal_sentencepiece_with_fairseq_mapping(tokenizer, processor):
+    texts = [t for language in XNLI_LANGUAGES for t in xnli(language)[:60]] + misc("blns.txt") + fuzz(2000, seed=7)
+    got = tokenizer(texts).to_list()
+    mismatches = [(t, g) for t, g in zip(texts, got) if g != fairseq_ids(processor, t)]
+    assert not mismatches, f"{len(mismatches)} of {len(texts)} differ, first: {mismatches[0]!r}"
+
+
+def test_vocabulary_follows_fairseq(tokenizer, processor):
+    size = processor.get_piece_size()
+    assert tokenizer.vocabulary_size() == size + 2  # 4 specials + (size - 3) pieces + <mask>, as XLM-R's 250,002
+    assert tokenizer.get_vocabulary()[:4] == ["<s>", "<pad>", "</s>", "<unk>"]
+    assert tokenizer.id_to_token(4) == processor.id_to_piece(3)
+    assert tokenizer.token_to_id("<mask>") == tokenizer.mask_token_id == size + 1
+    assert (tokenizer.start_token_id, tokenizer.pad_token_id, tokenizer.end_token_id) == (0, 1, 2)
+
+
+def test_detokenize_gives_sentencepiece_decode(tokenizer, processor):
+    texts = [xnli(language)[3] for language in XNLI_LANGUAGES] + ["汉 ⁇ b", "⁇ a", "  two  spaces ", ""]
+    got = [t.decode("utf-8") for t in tokenizer.detokenize(tokenizer(texts)).numpy()]
+    assert got == [processor.decode(processor.encode(t)) for t in texts]
+
+
+def test_preprocessor_packs_single_texts_and_pairs_like_xlmr(tokenizer, processor):
+    preprocessor = XLMRobertaTextClassifierPreprocessor(tokenizer, sequence_length=SEQUENCE_LENGTH)
+    single = preprocessor(TEXTS)["token_ids"].numpy().tolist()
+    assert single == [packed_reference(processor, [t]) for t in TEXTS]
+    pairs = preprocessor(PAIRS)["token_ids"].numpy().tolist()
+    assert pairs == [packed_reference(processor, [a, b]) for a, b in zip(*PAIRS)]
+
+
+def test_max_tokens_keeps_the_exact_first_ids(tokenizer, processor):
+    long_text = " ".join(xnli("de")[:50])
+    for budget in (1, 5, 37):
+        assert tokenizer.tokenize([long_text], max_tokens=budget)[0][:budget].numpy().tolist() == \
+            fairseq_ids(processor, long_text)[:budget]
+
+
+def test_config_round_trip_with_bytes_or_path(proto_path, tokenizer):
+    from_bytes = XLMRobertaTokenizer(proto=proto_path.read_bytes())
+    for layer in (tokenizer, from_bytes):
+        clone = XLMRobertaTokenizer.from_config(layer.get_config())
+        assert clone(TEXTS).to_list() == tokenizer(TEXTS).to_list()
+
+
+@pytest.fixture(scope="module")
+def hf_checkpoint(proto_path, processor, tmp_path_factory):
+    """A perturbed transformers XLMRobertaForSequenceClassification saved as an HF directory
+    with the SentencePiece model, and the model itself."""
+    torch = pytest.importorskip("torch", reason="the test extra (torch) is not installed")
+    transformers = pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+    config = transformers.XLMRobertaConfig(
+        vocab_size=processor.get_piece_size() + 2, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+        intermediate_size=64, max_position_embeddings=SEQUENCE_LENGTH + 2, type_vocab_size=1,
+        layer_norm_eps=1e-5, num_labels=3, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        id2label={0: "contradiction", 1: "entailment", 2: "neutral"},
+        label2id={"contradiction": 0, "entailment": 1, "neutral": 2},
+    )
+    torch.manual_seed(1)
+    model = transformers.XLMRobertaForSequenceClassification(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    directory = tmp_path_factory.mktemp("hf-xlmr")
+    model.save_pretrained(directory)
+    (directory / "sentencepiece.bpe.model").write_bytes(proto_path.read_bytes())
+    return directory, model
+
+
+def torch_logits(model, processor, segments):
+    import torch
+
+    rows = [packed_reference(processor, list(s)) for s in zip(*segments)]
+    ids = torch.tensor(rows)
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=(ids != 1).long()).logits.numpy()
+
+
+def test_huggingface_directory_matches_transformers(hf_checkpoint, processor):
+    directory, model = hf_checkpoint
+    classifier = XLMRobertaTextClassifier.from_preset(str(directory), preprocessor="auto")
+    classifier.preprocessor.sequence_length = SEQUENCE_LENGTH
+    assert isinstance(classifier.preprocessor.tokenizer, XLMRobertaTokenizer)
+    assert classifier.label_names == ["contradiction", "entailment", "neutral"]
+    np.testing.assert_allclose(classifier.predict(TEXTS, verbose=0), torch_logits(model, processor, [TEXTS]), atol=1e-5)
+    np.testing.assert_allclose(classifier.predict(PAIRS, verbose=0), torch_logits(model, processor, PAIRS), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def xlmr_preset(hf_checkpoint, tmp_path_factory):
+    preprocessor = XLMRobertaTextClassifierPreprocessor.from_preset(str(hf_checkpoint[0]), sequence_length=SEQUENCE_LENGTH)
+    classifier = XLMRobertaTextClassifier.from_preset(str(hf_checkpoint[0]), preprocessor=preprocessor)
+    preset = tmp_path_factory.mktemp("xlmr-preset") / "preset"
+    classifier.save_to_preset(preset)
+    return preset
+
+
+def test_preset_keeps_the_sentencepiece_model_and_names_the_right_classes(xlmr_preset, proto_path, hf_checkpoint, processor):
+    import json
+
+    config = json.loads((xlmr_preset / "config.json").read_text())
+    assert config["tokenizer"] == {"type": "sentencepiece", "model": "sentencepiece.bpe.model"}
+    assert (xlmr_preset / "sentencepiece.bpe.model").read_bytes() == proto_path.read_bytes()
+    reloaded = XLMRobertaTextClassifier.from_preset(str(xlmr_preset))
+    assert isinstance(reloaded.backbone, XLMRobertaBackbone)
+    np.testing.assert_allclose(
+        reloaded.predict(TEXTS, verbose=0), torch_logits(hf_checkpoint[1], processor, [TEXTS]), atol=1e-5
+    )
+    with pytest.raises(PresetError, match="XLMRobertaTextClassifier"):
+        RobertaTextClassifier.from_preset(str(xlmr_preset))
+
+
+FRESH_PROCESS = textwrap.dedent("""
+    import sys, json
+    import numpy as np
+    import tensorflow as tf
+    model = tf.saved_model.load(sys.argv[1])
+    texts = json.loads(sys.argv[2])
+    pairs = json.loads(sys.argv[3])
+    single = model.signatures["serving_default"](text=tf.constant(texts))
+    paired = model.signatures["classify_pairs"](text_a=tf.constant(pairs[0]), text_b=tf.constant(pairs[1]))
+    leaked = sorted(m for m in ("roberta_tf", "tensorflow_text", "tf_keras") if m in sys.modules)
+    print("LEAKED", leaked)
+    np.save(sys.argv[4], np.concatenate([single["logits"].numpy(), paired["logits"].numpy()]))
+""")
+
+
+def test_saved_model_answers_in_a_process_that_imports_only_tensorflow(xlmr_preset, hf_checkpoint, processor, tmp_path):
+    import json
+
+    from roberta_tf.export import saved_model
+
+    result = saved_model.export_preset(str(xlmr_preset), tmp_path / "xlmr")
+    assert not saved_model.non_core_ops(result.path)
+    script, out = tmp_path / "serve.py", tmp_path / "logits.npy"
+    script.write_text(FRESH_PROCESS, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, str(script), str(result.path), json.dumps(TEXTS), json.dumps(PAIRS), str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "LEAKED []" in run.stdout
+    want = np.concatenate([torch_logits(hf_checkpoint[1], processor, [TEXTS]), torch_logits(hf_checkpoint[1], processor, PAIRS)])
+    np.testing.assert_allclose(np.load(out), want, atol=1e-5)
+
+
+def test_float32_tflite_is_builtin_only_and_matches_transformers(xlmr_preset, hf_checkpoint, processor, tmp_path):
+    from roberta_tf.export import tflite
+    from roberta_tf.lite import TextClassifier
+
+    path = tmp_path / "xlmr.tflite"
+    tflite.export_preset_tflite(str(xlmr_preset), path, quantize="none")  # refuses Flex/custom ops
+    parameters = XLMRobertaTextClassifier.from_preset(str(xlmr_preset), preprocessor=None).count_params()
+    assert 4 * parameters < path.stat().st_size <= tflite.estimated_size_bytes(_Parameters(parameters), "none")
+    model = TextClassifier(str(path))
+    np.testing.assert_allclose(model.classify(TEXTS).logits, torch_logits(hf_checkpoint[1], processor, [TEXTS]), atol=1e-5)
+    np.testing.assert_allclose(model.classify_pairs(*PAIRS).logits, torch_logits(hf_checkpoint[1], processor, PAIRS), atol=1e-5)
+
+
+class _Parameters:
+    def __init__(self, count):
+        self.count_params = lambda: count
+
+
+def test_wrong_tokenizer_inputs_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="proto"):
+        XLMRobertaTokenizer()
+    bad = tmp_path / "bad.model"
+    bad.write_bytes(b"\x0a\xff\xff\xff")
+    with pytest.raises(ValueError, match="bad.model"):
+        XLMRobertaTokenizer(proto=str(bad))
