@@ -73,7 +73,11 @@ def bpemb_en():
     return shared_path("bpemb-en", "en.wiki.bpe.vs100000.model").read_bytes()
 
 
-def _varint(value):
+# Protobuf wire-format writers, by hand: the `sentencepiece_model_pb2` shipped with
+# sentencepiece 0.2.3 needs a newer protobuf runtime than TensorFlow allows.
+
+
+def varint(value):
     out = bytearray()
     while True:
         out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
@@ -82,15 +86,21 @@ def _varint(value):
             return bytes(out)
 
 
-def _piece_record(piece, score):
-    """One `ModelProto.pieces` entry in protobuf wire format (type left at NORMAL).
+def field(number, payload):
+    """A length-delimited field (wire type 2)."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
-    Written by hand because the `sentencepiece_model_pb2` shipped with sentencepiece 0.2.3
-    needs a newer protobuf runtime than TensorFlow allows.
-    """
-    text = piece.encode("utf-8")
-    body = b"\x0a" + _varint(len(text)) + text + b"\x15" + struct.pack("<f", score)
-    return b"\x0a" + _varint(len(body)) + body
+
+def varint_field(number, value):
+    return varint(number << 3) + varint(value)
+
+
+def piece_record(piece, score=0.0, piece_type=None):
+    """One `ModelProto.pieces` entry (`piece` bytes; type left out means NORMAL)."""
+    body = field(1, piece) + varint(2 << 3 | 5) + struct.pack("<f", score)
+    if piece_type is not None:
+        body += varint_field(3, piece_type)
+    return field(1, body)
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,7 +127,7 @@ def unigram_xlmr_size():
     missing = XLMR_PIECES - len(known)
     extra = [(s, c) for s, c in counts.most_common() if s not in known][:missing]
     assert len(extra) == missing, (len(extra), missing)
-    model = trained + b"".join(_piece_record(s, floor - 1.0 + math.log(c / total)) for s, c in extra)
+    model = trained + b"".join(piece_record(s.encode("utf-8"), floor - 1.0 + math.log(c / total)) for s, c in extra)
     assert spm().SentencePieceProcessor(model_proto=model).get_piece_size() == XLMR_PIECES
     return model
 

@@ -15,34 +15,9 @@ import pytest
 
 from roberta_tf.tokenizers import sentencepiece_model
 from roberta_tf.tokenizers.sentencepiece_model import PieceType, charsmap_rules, read_model
-from sentencepiece_models import TRAINED, all_models, bpemb_en, spm, trained_model
+from sentencepiece_models import TRAINED, all_models, bpemb_en, field, piece_record, spm, trained_model, varint, varint_field
 
 SPACE_SYMBOL = "\u2581"
-
-
-def varint(value):
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
-
-
-def field(number, payload):
-    """A length-delimited field (wire type 2)."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def varint_field(number, value):
-    return varint(number << 3) + varint(value)
-
-
-def piece_record(piece, score=0.0, piece_type=None):
-    body = field(1, piece) + varint(2 << 3 | 5) + struct.pack("<f", score)
-    if piece_type is not None:
-        body += varint_field(3, piece_type)
-    return field(1, body)
 
 
 @pytest.fixture(scope="session")
