@@ -2,9 +2,10 @@
 
 Benchmarks (each prints its table and writes NAME.json and NAME.png to --output_dir):
   tokenizer_benchmark, model_benchmark, conversion_benchmark, serving_benchmark,
-  adversarial_benchmark, tflite_benchmark.
+  adversarial_benchmark, tflite_benchmark, predict_memory_benchmark, beam_benchmark,
+  sentencepiece_benchmark.
 Not a benchmark: sst2_classifier (trains and caches the small SST-2 classifier that
-serving_benchmark's numerics part and tflite_benchmark use).
+serving_benchmark's numerics part, tflite_benchmark and beam_benchmark use).
 
 Shared modules (no benchmark imports another benchmark):
   report            machine record, load meter, tables, targets, JSON, plots;

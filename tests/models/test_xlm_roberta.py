@@ -193,9 +193,12 @@ FRESH_PROCESS = textwrap.dedent("""
     pairs = json.loads(sys.argv[3])
     single = model.signatures["serving_default"](text=tf.constant(texts))
     paired = model.signatures["classify_pairs"](text_a=tf.constant(pairs[0]), text_b=tf.constant(pairs[1]))
+    corpus = [line.encode("utf-8") for line in json.loads(open(sys.argv[5]).read())]
+    packed = model.signatures["tokenize"](text=tf.constant(corpus))
     leaked = sorted(m for m in ("roberta_tf", "tensorflow_text", "tf_keras") if m in sys.modules)
     print("LEAKED", leaked)
     np.save(sys.argv[4], np.concatenate([single["logits"].numpy(), paired["logits"].numpy()]))
+    np.save(sys.argv[4] + ".ids.npy", packed["token_ids"].numpy())
 """)
 
 
@@ -206,17 +209,25 @@ def test_saved_model_answers_in_a_process_that_imports_only_tensorflow(xlmr_pres
 
     result = saved_model.export_preset(str(xlmr_preset), tmp_path / "xlmr")
     assert not saved_model.non_core_ops(result.path)
-    script, out = tmp_path / "serve.py", tmp_path / "logits.npy"
+    script, out, corpus_file = tmp_path / "serve.py", tmp_path / "logits.npy", tmp_path / "corpus.json"
     script.write_text(FRESH_PROCESS, encoding="utf-8")
+    corpus = [t for language in XNLI_LANGUAGES for t in xnli(language)[100:140]] + misc("blns.txt")[:300] + fuzz(600, seed=3)
+    corpus_file.write_text(json.dumps(corpus), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run(
-        [sys.executable, str(script), str(result.path), json.dumps(TEXTS), json.dumps(PAIRS), str(out)],
+        [sys.executable, str(script), str(result.path), json.dumps(TEXTS), json.dumps(PAIRS), str(out), str(corpus_file)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "LEAKED []" in run.stdout
     want = np.concatenate([torch_logits(hf_checkpoint[1], processor, [TEXTS]), torch_logits(hf_checkpoint[1], processor, PAIRS)])
     np.testing.assert_allclose(np.load(out), want, atol=1e-5)
+    # Ids through the served graph on XNLI in 15 languages, naughty strings and fuzz (packed and
+    # truncated to the export's sequence length, padded to the longest row).
+    ids = np.load(str(out) + ".ids.npy")
+    expected = [packed_reference(processor, [text])[: ids.shape[1]] for text in corpus]
+    mismatches = [text for text, got, want in zip(corpus, ids.tolist(), expected) if got != want]
+    assert not mismatches, f"{len(mismatches)} of {len(corpus)} differ, first: {mismatches[0]!r}"
 
 
 def test_float32_tflite_is_builtin_only_and_matches_transformers(xlmr_preset, hf_checkpoint, processor, tmp_path):
