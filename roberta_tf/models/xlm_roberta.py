@@ -33,8 +33,8 @@ class XLMRobertaTextClassifierPreprocessor(RobertaTextClassifierPreprocessor):
     Examples:
     >>> tokenizer = XLMRobertaTokenizer(proto="../shared/data/bpemb-en/en.wiki.bpe.vs100000.model")
     >>> preprocessor = XLMRobertaTextClassifierPreprocessor(tokenizer, sequence_length=8)
-    >>> preprocessor(["Hello world!"])["token_ids"].numpy().tolist()[0][:2]
-    [0, 386]
+    >>> preprocessor(["hello world!"])["token_ids"].numpy().tolist()
+    [[0, 34543, 502, 99961, 2, 1, 1, 1]]
     """
 
     tokenizer_cls = XLMRobertaTokenizer

@@ -17,7 +17,6 @@ from roberta_tf.tokenizers import sentencepiece as sentencepiece_lib, sentencepi
 from roberta_tf.tokenizers.sentencepiece_model import PieceType, read_model
 
 _BASE64_PREFIX = "base64:"  # a `proto` given as bytes, in get_config (JSON has no bytes)
-_SPACE = sentencepiece_lib.WORD_BOUNDARY
 # SentencePiece's decode: control pieces write nothing, an unknown piece its `unk_surface`
 # (the trainer's default, " ⁇ ").
 _UNK_SURFACE = " \u2047 ".encode("utf-8")
@@ -67,7 +66,9 @@ class XLMRobertaTokenizer(InGraphTokenizer):
 
     Examples:
     >>> tokenizer = XLMRobertaTokenizer(proto="../shared/data/bpemb-en/en.wiki.bpe.vs100000.model")
-    >>> tokenizer.detokenize(tokenizer(["Hello world!"])).numpy().tolist()
+    >>> tokenizer(["hello world!"]).to_list()  # BPEmb is lower-cased: "H" would be <unk> (3)
+    [[34543, 502, 99961]]
+    >>> tokenizer.detokenize(tokenizer(["hello world!"])).numpy().tolist()
     [b'hello world!']
     """
 
