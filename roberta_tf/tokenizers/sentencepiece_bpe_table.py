@@ -30,11 +30,11 @@ piece: 249k in BPEmb), so the rows are packed here by a block-vectorised first f
 """
 
 import dataclasses
-import enum
 
 import numpy as np
 
 from roberta_tf.tokenizers.merge_table import NO_MERGE
+from roberta_tf.tokenizers.sentencepiece_model import PieceType
 
 _BLOCK_SIZE = 256
 _MAX_CODE_POINT = 0x10FFFF
@@ -43,18 +43,7 @@ _MAX_CODE_POINT = 0x10FFFF
 _NEVER_MERGED_LENGTH = 1 << 20
 
 
-class _Type(enum.IntEnum):
-    """SentencePiece's piece types (`sentencepiece_model.proto`)."""
-
-    NORMAL = 1
-    UNKNOWN = 2
-    CONTROL = 3
-    USER_DEFINED = 4
-    UNUSED = 5
-    BYTE = 6
-
-
-_LOOKED_UP = (_Type.NORMAL, _Type.USER_DEFINED, _Type.UNUSED)  # SentencePiece's `pieces_`
+_LOOKED_UP = (PieceType.NORMAL, PieceType.USER_DEFINED, PieceType.UNUSED)  # SentencePiece's `pieces_`
 _LOOKED_UP_VALUES = frozenset(int(t) for t in _LOOKED_UP)
 
 
@@ -101,7 +90,7 @@ def build_tables(pieces, scores, types, unk_id, byte_fallback):
     count = len(texts)
     if not (len(scores) == len(types) == count) or count == 0:
         raise ValueError(f"pieces, scores and types must have one equal, non-zero length; got {count}, {len(scores)}, {len(types)}.")
-    if not 0 <= unk_id < count or types[unk_id] != _Type.UNKNOWN:
+    if not 0 <= unk_id < count or types[unk_id] != PieceType.UNKNOWN:
         raise ValueError(f"unk_id {unk_id} is not the model's UNKNOWN piece.")
     if any(not text for text in texts):
         raise ValueError("a SentencePiece piece must not be empty.")
@@ -114,7 +103,7 @@ def build_tables(pieces, scores, types, unk_id, byte_fallback):
     def output_id(text):  # SentencePiece's `PieceToId`
         return reserved.get(text, looked_up.get(text, unk_id))
 
-    user_defined_type = int(_Type.USER_DEFINED)
+    user_defined_type = int(PieceType.USER_DEFINED)
     mergeable = {t: i for t, i in looked_up.items() if types[i] != user_defined_type}
     extra_chars = sorted({c for t in mergeable for c in t if len(t) > 1 and c not in looked_up})
     symbol_of_text = dict(mergeable)
@@ -143,7 +132,7 @@ def build_tables(pieces, scores, types, unk_id, byte_fallback):
     merged = np.where(used, new_id[results[entry]], 0) if len(results) else np.zeros(len(check))
 
     block_index, blocks = _character_table(texts, types, extra_chars, count, other_symbol, new_id)
-    user_defined = [(t.encode("utf-8"), i) for t, i in looked_up.items() if types[i] == _Type.USER_DEFINED]
+    user_defined = [(t.encode("utf-8"), i) for t, i in looked_up.items() if types[i] == PieceType.USER_DEFINED]
     result_texts = [texts[r] for r in results]
     return SentencePieceBpeTables(
         block_index, blocks, int(new_id[other_symbol]), offsets, check, levels.astype(np.int32), merged.astype(np.int32),
@@ -178,7 +167,7 @@ def _pair_entries(mergeable, symbol_of_text):
 
 
 def _reject_unused_results(texts, types, results):
-    unused = [texts[i] for i in np.unique(results) if types[i] == _Type.UNUSED] if len(results) else []
+    unused = [texts[i] for i in np.unique(results) if types[i] == PieceType.UNUSED] if len(results) else []
     if unused:
         raise ValueError(
             f"{len(unused)} UNUSED piece(s) can result from a merge (e.g. {unused[0]!r}); SentencePiece "
@@ -281,7 +270,7 @@ def _character_table(texts, types, extra_chars, count, other_symbol, new_id):
     for index, text in enumerate(texts):
         # A one-character piece is its own symbol; reserved ones (a one-character control
         # piece) too, since SentencePiece's `PieceToId` finds them first.
-        if len(text) == 1 and types[index] != int(_Type.USER_DEFINED) and ord(text) <= _MAX_CODE_POINT:
+        if len(text) == 1 and types[index] != int(PieceType.USER_DEFINED) and ord(text) <= _MAX_CODE_POINT:
             if symbols[ord(text)] == other_symbol or types[index] in _LOOKED_UP_VALUES:
                 symbols[ord(text)] = index
     for k, char in enumerate(extra_chars):
@@ -314,7 +303,7 @@ def _byte_piece_ids(texts, types, byte_fallback):
     if not byte_fallback:
         return ids
     for index, text in enumerate(texts):
-        if types[index] == _Type.BYTE and len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
+        if types[index] == PieceType.BYTE and len(text) == 6 and text.startswith("<0x") and text.endswith(">"):
             ids[int(text[3:5], 16)] = index
     if (ids < 0).any():
         raise ValueError("byte_fallback needs the 256 byte pieces <0x00>..<0xFF>.")

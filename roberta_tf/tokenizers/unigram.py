@@ -42,10 +42,9 @@ import tensorflow as tf
 
 from roberta_tf.tokenizers import piece_lookup
 from roberta_tf.tokenizers.neighbours import Neighbours
+from roberta_tf.tokenizers.sentencepiece_model import PieceType
 
-# SentencePiece's ModelProto.SentencePiece.Type values (sentencepiece_model.proto).
-_NORMAL, _UNKNOWN, _CONTROL, _USER_DEFINED, _UNUSED, _BYTE = 1, 2, 3, 4, 5, 6
-_LATTICE_TYPES = (_NORMAL, _USER_DEFINED)
+_LATTICE_TYPES = (PieceType.NORMAL, PieceType.USER_DEFINED)
 UNK_PENALTY = np.float32(10.0)  # kUnkPenalty in unigram_model.cc
 _FLT_MAX, _FLT_MIN = np.finfo(np.float32).max, np.finfo(np.float32).tiny
 _USER_DEFINED_BONUS = np.float32(0.1)
@@ -286,11 +285,11 @@ def _lattice_scores(pieces, scores, types):
     unigram_model.cc: min/max over NORMAL pieces, starting from FLT_MAX / FLT_MIN; a
     user-defined piece scores `bytes * max_score - 0.1`, here in float32 like every sum.
     """
-    normal = scores[types == _NORMAL]
+    normal = scores[types == PieceType.NORMAL]
     min_score = np.float32(min(_FLT_MAX, normal.min())) if normal.size else np.float32(_FLT_MAX)
     max_score = np.float32(max(_FLT_MIN, normal.max())) if normal.size else np.float32(_FLT_MIN)
     lattice = scores.astype(np.float32).copy()
-    for i in np.flatnonzero(types == _USER_DEFINED):
+    for i in np.flatnonzero(types == PieceType.USER_DEFINED):
         lattice[i] = np.float32(len(pieces[i])) * max_score - _USER_DEFINED_BONUS
     return lattice, np.float32(min_score - UNK_PENALTY)
 
@@ -300,7 +299,7 @@ def _byte_piece_ids(pieces, types, unk_id):
     pieces first, then the others; unk_id if missing)."""
     reserved, others = {}, {}
     for i, (piece, piece_type) in enumerate(zip(pieces, types)):
-        table = others if piece_type in (_NORMAL, _USER_DEFINED, _UNUSED) else reserved
+        table = others if piece_type in (PieceType.NORMAL, PieceType.USER_DEFINED, PieceType.UNUSED) else reserved
         table.setdefault(piece, i)
     return np.array(
         [reserved.get(b"<0x%02X>" % b, others.get(b"<0x%02X>" % b, unk_id)) for b in range(256)], np.int32
