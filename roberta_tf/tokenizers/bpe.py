@@ -14,6 +14,7 @@ It does not split text into words (`pretokenizer.py`) or build the tables (`merg
 import tensorflow as tf
 
 from roberta_tf.tokenizers.merge_table import NO_MERGE
+from roberta_tf.tokenizers.neighbours import shifted
 
 
 def pair_ranks(left, right, tables):
@@ -43,16 +44,6 @@ def _ranks_and_best(symbols, word_ids, num_words, tables):
     same_word = tf.equal(pair_word, word_ids[1:])
     rank = tf.where(same_word, pair_ranks(left, right, tables), NO_MERGE)
     return rank, same_word, tf.math.unsorted_segment_min(rank, pair_word, num_words)
-
-
-def _from_left(values, fill, distance=1):
-    """values[i - distance] (`fill` before the start), as long as `values` (which may be empty)."""
-    return tf.concat([tf.constant([fill] * distance, values.dtype), values], 0)[: tf.size(values)]
-
-
-def _from_right(values, fill, distance=1):
-    """values[i + distance] (`fill` past the end), as long as `values`."""
-    return tf.concat([values, tf.constant([fill] * distance, values.dtype)], 0)[distance:]
 
 
 def _merge_step(symbols, segment_ids, num_segments, rank, segment_best, joinable, tables, ahead=True):
@@ -106,16 +97,16 @@ def _merge_step(symbols, segment_ids, num_segments, rank, segment_best, joinable
 def _merge_ahead(symbols, pair_segment, num_segments, rank, present, best, joinable, tables):
     """(pairs to merge, merged symbol of each candidate pair): `best` plus the strict local
     minima below their segment's threshold (see `_merge_step`)."""
-    strict = present & (rank < _from_left(rank, NO_MERGE)) & (rank < _from_right(rank, NO_MERGE))
+    strict = present & (rank < shifted(rank, -1, NO_MERGE)) & (rank < shifted(rank, 1, NO_MERGE))
     candidate = best | strict
 
-    touched = _from_left(candidate, False) | _from_right(candidate, False)
+    touched = shifted(candidate, -1, False) | shifted(candidate, 1, False)
     untouched_rank = tf.where(present & ~candidate & ~touched, rank, NO_MERGE)
     merged = tf.gather(tables.merged_symbol, tf.where(candidate, rank, 0))
-    left_ok, right_ok = candidate & _from_left(joinable, False), candidate & _from_right(joinable, False)
-    left_symbol, right_symbol = _from_left(symbols[:-1], 0), _from_right(symbols[1:], 0)
-    left_merged, right_merged = _from_left(merged, 0, 2), _from_right(merged, 0, 2)
-    left_both, right_both = left_ok & _from_left(candidate, False, 2), right_ok & _from_right(candidate, False, 2)
+    left_ok, right_ok = candidate & shifted(joinable, -1, False), candidate & shifted(joinable, 1, False)
+    left_symbol, right_symbol = shifted(symbols[:-1], -1, 0), shifted(symbols[1:], 1, 0)
+    left_merged, right_merged = shifted(merged, -2, 0), shifted(merged, 2, 0)
+    left_both, right_both = left_ok & shifted(candidate, -2, False), right_ok & shifted(candidate, 2, False)
     created = tf.reduce_min(tf.stack([
         tf.where(left_ok, pair_ranks(left_symbol, merged, tables), NO_MERGE),
         tf.where(left_both, pair_ranks(left_merged, merged, tables), NO_MERGE),
@@ -176,32 +167,63 @@ def merge_words(symbols, word_ids, num_words, tables, compact=True):
     if not compact:
         return _merge_in_place(symbols, word_ids, num_words, tables)
 
+    def merge_pairs(symbols, piece_ids, num_pieces, rank, _, piece_best, joinable):
+        new_symbols, survives, _ = _merge_step(symbols, piece_ids, num_pieces, rank, piece_best, joinable, tables)
+        return new_symbols, survives
+
+    return merge_compacting(symbols, word_ids, tables, lambda left, right: (pair_ranks(left, right, tables), None), merge_pairs)
+
+
+def merge_compacting(symbols, segment_ids, tables, pair_levels, merge_pairs):
+    """The compacting merge loop, shared by GPT-2's rank merges (`merge_words`) and
+    SentencePiece's score-ordered ones (`sentencepiece_bpe.merge_symbols`), which differ only
+    in how a pair is ranked and which pairs one pass merges.
+
+    Each pass splits the segments at final boundaries (`final_boundary`) into pieces; a piece
+    with nothing left to merge leaves the working set at once, written to its final place.
+
+    Args:
+        symbols: int32 [n]; segment_ids: int32 [n] non-decreasing segment of each symbol.
+        tables: what `final_boundary` reads.
+        pair_levels: (left, right) -> (level int32, NO_MERGE where no merge; merged symbol
+            int32 or None): how each adjacent pair ranks (lowest merges first).
+        merge_pairs: (symbols, piece_ids, num_pieces, level, merged, piece_best, joinable)
+            -> (new_symbols int32 [n], survives bool [n]): one pass's merges.
+
+    Returns:
+        merged: int32 [m] final symbols in order; source: int32 [m] index in `symbols` of
+        each one's first input symbol.
+    """
+    size = tf.size(symbols)
+
     def one_pass(symbols, piece_ids, origin, written):
         left, right = symbols[:-1], symbols[1:]
         # Pieces only ever split: a pair joins within last pass's piece, across no final
-        # boundary. (Carrying piece ids, not word ids, also keeps the two sides of a finished
-        # piece that left the working set from looking adjacent.) A pair belongs to its left
-        # symbol's piece.
+        # boundary. (Carrying piece ids, not segment ids, also keeps the two sides of a
+        # finished piece that left the working set from looking adjacent.) A pair belongs to
+        # its left symbol's piece.
         joinable = tf.equal(piece_ids[:-1], piece_ids[1:]) & tf.logical_not(final_boundary(left, right, tables))
-        rank = tf.where(joinable, pair_ranks(left, right, tables), NO_MERGE)
+        level, merged = pair_levels(left, right)
+        level = tf.where(joinable, level, NO_MERGE)
         piece_ids = tf.cumsum(tf.cast(tf.concat([[True], tf.logical_not(joinable)], 0), tf.int32)) - 1
-        piece_best = tf.math.unsorted_segment_min(rank, piece_ids[:-1], tf.size(symbols))
+        count = tf.size(symbols)
+        piece_best = tf.math.unsorted_segment_min(level, piece_ids[:-1], count)
         finished = tf.gather(piece_best, piece_ids) >= NO_MERGE  # nothing left to merge
-        # Each symbol is written at its origin (the input position of its first byte symbol),
+        # Each symbol is written at its origin (the input position of its first symbol),
         # stored +1 so 0 means empty; most passes finish nothing and skip the update.
         written = tf.cond(
             tf.reduce_any(finished),
             lambda: _write(written, origin, symbols, tf.reshape(tf.where(finished), [-1])),
             lambda: written,
         )
-        new_symbols, survives, _ = _merge_step(symbols, piece_ids, tf.size(symbols), rank, piece_best, joinable, tables)
+        new_symbols, survives = merge_pairs(symbols, piece_ids, count, level, merged, piece_best, joinable)
         kept = tf.reshape(tf.where(survives & tf.logical_not(finished)), [-1])
         return tf.gather(new_symbols, kept), tf.gather(piece_ids, kept), tf.gather(origin, kept), written
 
     _, _, _, written = tf.while_loop(
-        lambda s, w, o, out: tf.size(s) > 0,
+        lambda s, p, o, w: tf.size(s) > 0,
         one_pass,
-        (symbols, word_ids, tf.range(size), tf.zeros([size], tf.int32)),
+        (symbols, segment_ids, tf.range(size), tf.zeros([size], tf.int32)),
         shape_invariants=(tf.TensorShape([None]),) * 4,
     )
     source = tf.reshape(tf.where(written > 0), [-1])

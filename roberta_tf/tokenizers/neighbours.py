@@ -10,6 +10,16 @@ shift is just SLICE + CONCATENATION.
 import tensorflow as tf
 
 
+def shifted(values, distance, fill):
+    """values[i + distance], `fill` past either end, whatever text each position is in: one
+    CONCATENATION and one slice with constant bounds (the result has the input's length even
+    when it is shorter than `distance`). `Neighbours.shift` is the per-text form."""
+    pad = tf.constant([fill] * abs(distance), values.dtype)
+    if distance > 0:
+        return tf.concat([values, pad], 0)[distance:]
+    return tf.concat([pad, values], 0)[:distance]
+
+
 class Neighbours:
     """Shifts vectors that are laid out like `text_ids`.
 
@@ -26,15 +36,6 @@ class Neighbours:
         self._size = tf.size(text_ids) if size is None else size
         self._same_text = {}
 
-    def _raw_shift(self, values, distance, fill):
-        """values[i + distance], `fill` past either end: one CONCATENATION and one slice with
-        constant bounds (the result has the input's length even when it is shorter than
-        `distance`)."""
-        pad = tf.constant([fill] * abs(distance), values.dtype)
-        if distance > 0:
-            return tf.concat([values, pad], 0)[distance:]
-        return tf.concat([pad, values], 0)[:distance]
-
     def same_text(self, distance):
         """bool [n]: position i + distance exists and is in i's text (cached per distance)."""
         if distance not in self._same_text:
@@ -42,12 +43,12 @@ class Neighbours:
                 position = tf.range(self._size) + distance
                 self._same_text[distance] = (position >= 0) & (position < self._size)
             else:
-                self._same_text[distance] = tf.equal(self._raw_shift(self._text_ids, distance, -1), self._text_ids)
+                self._same_text[distance] = tf.equal(shifted(self._text_ids, distance, -1), self._text_ids)
         return self._same_text[distance]
 
     def shift(self, values, distance, fill):
         """values[i + distance] where that position is in the same text, else `fill`."""
-        moved = self._raw_shift(values, distance, fill)
+        moved = shifted(values, distance, fill)
         if self._text_ids is None:
             return moved  # the padding already holds `fill` past both ends
         return tf.where(self.same_text(distance), moved, tf.constant(fill, values.dtype))

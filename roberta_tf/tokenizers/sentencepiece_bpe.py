@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from roberta_tf.tokenizers import bpe, sentencepiece_bpe_table, utf8
 from roberta_tf.tokenizers.merge_table import NO_MERGE
-from roberta_tf.tokenizers.neighbours import Neighbours
+from roberta_tf.tokenizers.neighbours import Neighbours, shifted
 
 _BLOCK_SIZE = 256
 
@@ -147,9 +147,9 @@ class SentencePieceBpe:
         the byte pieces of each unknown character)."""
         ids = tf.gather(tables.output_ids, merged)
         unknown = tf.equal(ids, self._tables.unk_id)
-        same_text_before = tf.equal(bpe._from_left(token_texts, -1), token_texts)
+        same_text_before = tf.equal(shifted(token_texts, -1, -1), token_texts)
         if not self._tables.byte_fallback:
-            keep = tf.reshape(tf.where(~(unknown & bpe._from_left(unknown, False) & same_text_before)), [-1])
+            keep = tf.reshape(tf.where(~(unknown & shifted(unknown, -1, False) & same_text_before)), [-1])
             return tf.gather(ids, keep), tf.gather(token_texts, keep)
         # Each unknown token spans up to the next token's start (texts are contiguous).
         lengths = tf.concat([token_starts[1:], tf.reshape(num_bytes, [1])], 0) - token_starts
@@ -187,36 +187,13 @@ def merge_symbols(symbols, segment_ids, tables):
         merged: int32 [m] final symbols in order; source: int32 [m] index in `symbols` of
         each one's first initial symbol.
     """
-    size = tf.size(symbols)
 
-    def one_pass(symbols, piece_ids, origin, written):
-        left, right = symbols[:-1], symbols[1:]
-        joinable = tf.equal(piece_ids[:-1], piece_ids[1:]) & tf.logical_not(bpe.final_boundary(left, right, tables))
-        level, merged = _pair_levels(left, right, tables)
-        level = tf.where(joinable, level, NO_MERGE)
-        piece_ids = tf.cumsum(tf.cast(tf.concat([[True], tf.logical_not(joinable)], 0), tf.int32)) - 1
-        count = tf.size(symbols)
-        piece_best = tf.math.unsorted_segment_min(level, piece_ids[:-1], count)
-        finished = tf.gather(piece_best, piece_ids) >= NO_MERGE
-        written = tf.cond(
-            tf.reduce_any(finished),
-            lambda: bpe._write(written, origin, symbols, tf.reshape(tf.where(finished), [-1])),
-            lambda: written,
-        )
-        merge_here = _pairs_to_merge(symbols, piece_ids[:-1], count, level, merged, piece_best, joinable, tables)
-        new_symbols = tf.concat([tf.where(merge_here, merged, left), symbols[-1:]], 0)
-        survives = tf.concat([[True], tf.logical_not(merge_here)], 0)
-        kept = tf.reshape(tf.where(survives & tf.logical_not(finished)), [-1])
-        return tf.gather(new_symbols, kept), tf.gather(piece_ids, kept), tf.gather(origin, kept), written
+    def merge_pairs(symbols, piece_ids, num_pieces, level, merged, piece_best, joinable):
+        merge_here = _pairs_to_merge(symbols, piece_ids[:-1], num_pieces, level, merged, piece_best, joinable, tables)
+        new_symbols = tf.concat([tf.where(merge_here, merged, symbols[:-1]), symbols[-1:]], 0)
+        return new_symbols, tf.concat([[True], tf.logical_not(merge_here)], 0)
 
-    _, _, _, written = tf.while_loop(
-        lambda s, p, o, w: tf.size(s) > 0,
-        one_pass,
-        (symbols, segment_ids, tf.range(size), tf.zeros([size], tf.int32)),
-        shape_invariants=(tf.TensorShape([None]),) * 4,
-    )
-    source = tf.reshape(tf.where(written > 0), [-1])
-    return tf.gather(written, source) - 1, tf.cast(source, tf.int32)
+    return bpe.merge_compacting(symbols, segment_ids, tables, lambda left, right: _pair_levels(left, right, tables), merge_pairs)
 
 
 def _pairs_to_merge(symbols, pair_piece, num_pieces, level, merged, piece_best, joinable, tables):
@@ -226,14 +203,13 @@ def _pairs_to_merge(symbols, pair_piece, num_pieces, level, merged, piece_best, 
     overlapping = tf.reduce_any(is_best[1:] & is_best[:-1])
     best = tf.cond(overlapping, lambda: bpe.leftmost_non_overlapping(is_best), lambda: is_best)
 
-    from_left, from_right = bpe._from_left, bpe._from_right
-    left_ok = from_left(joinable, False)  # pair i - 1 exists in the same piece
-    right_ok = from_right(joinable, False)  # pair i + 1 exists in the same piece
-    left_symbol, right_symbol = from_left(symbols[:-1], 0), from_right(symbols[1:], 0)
-    left_merged, right_merged = from_left(merged, 0, 2), from_right(merged, 0, 2)
+    left_ok = shifted(joinable, -1, False)  # pair i - 1 exists in the same piece
+    right_ok = shifted(joinable, 1, False)  # pair i + 1 exists in the same piece
+    left_symbol, right_symbol = shifted(symbols[:-1], -1, 0), shifted(symbols[1:], 1, 0)
+    left_merged, right_merged = shifted(merged, -2, 0), shifted(merged, 2, 0)
 
     # B: cut after the first best pair whose merge creates a pair at its level or above.
-    left_after_best = tf.where(left_ok & from_left(best, False, 2), left_merged, left_symbol)
+    left_after_best = tf.where(left_ok & shifted(best, -2, False), left_merged, left_symbol)
     creates = tf.minimum(
         tf.where(left_ok, _level_of(left_after_best, merged, tables), NO_MERGE),
         tf.where(right_ok, _level_of(merged, right_symbol, tables), NO_MERGE),
@@ -246,12 +222,12 @@ def _pairs_to_merge(symbols, pair_piece, num_pieces, level, merged, piece_best, 
 
     # Look-ahead (only where B was not cut, which T below ensures by itself: the cut pair's
     # created level is <= the best level, so T is too and no strict local best is below T).
-    strict = present & (level < from_left(level, NO_MERGE)) & (level < from_right(level, NO_MERGE))
+    strict = present & (level < shifted(level, -1, NO_MERGE)) & (level < shifted(level, 1, NO_MERGE))
     candidate = best | strict
-    touched = from_left(candidate, False) | from_right(candidate, False)
+    touched = shifted(candidate, -1, False) | shifted(candidate, 1, False)
     untouched = tf.where(present & ~candidate & ~touched, level, NO_MERGE)
-    left_both = left_ok & from_left(candidate, False, 2)
-    right_both = right_ok & from_right(candidate, False, 2)
+    left_both = left_ok & shifted(candidate, -2, False)
+    right_both = right_ok & shifted(candidate, 2, False)
     created = tf.reduce_min(tf.stack([
         tf.where(candidate & left_ok, _level_of(left_symbol, merged, tables), NO_MERGE),
         tf.where(candidate & left_both, _level_of(left_merged, merged, tables), NO_MERGE),
