@@ -30,8 +30,9 @@ class ConvertedCheckpoint:
         bpe_vocabulary: the validated `BpeVocabulary` of a byte-level BPE tokenizer (its size
             checked against the embedding), or None.
         tokenizer_files: the files it was read from (vocab.json, merges.txt; a SentencePiece
-            tokenizer's model file), or () when it was built in memory (tokenizer.json,
-            fairseq's remapped ids).
+            tokenizer's model file), or () when a byte-level BPE vocabulary was built in memory
+            (tokenizer.json, fairseq's remapped ids). A SentencePiece model made from an HF
+            tokenizer.json's Unigram model is here as its serialized bytes (`hf_unigram.py`).
         dict_pieces: a SentencePiece tokenizer's fairseq `dict.txt` pieces in order where they
             are not XLM-R's layout (SentencePiece's order), else None.
     """

@@ -13,12 +13,13 @@ import numpy as np
 
 from roberta_tf.converters import layout, torch_checkpoint
 from roberta_tf.converters.converted import BYTE_LEVEL_BPE, SENTENCEPIECE, ConvertedCheckpoint
-
-SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"  # XLM-R's
 from roberta_tf.converters.layout import ConversionError, fused_qkv, take
-from roberta_tf.tokenizers import sentencepiece_model, vocabulary as vocabulary_lib
+from roberta_tf.tokenizers import hf_unigram, sentencepiece_model, vocabulary as vocabulary_lib
 from roberta_tf.tokenizers.sentencepiece_vocabulary import fairseq_vocabulary
 from roberta_tf.utils import files
+
+SENTENCEPIECE_MODEL_FILE = "sentencepiece.bpe.model"  # XLM-R's
+TOKENIZER_JSON_FILE = "tokenizer.json"
 
 # Hugging Face `hidden_act` -> fairseq `activation_fn` names (RobertaBackbone's).
 _ACTIVATIONS = {"gelu": "gelu", "gelu_new": "gelu_accurate", "gelu_pytorch_tanh": "gelu_accurate", "relu": "relu"}
@@ -158,7 +159,8 @@ def convert(model_dir):
 
     Reads config.json, the weights (`model.safetensors`, sharded via its index, or
     `pytorch_model.bin` through the safe reader) and the tokenizer (`vocab.json` + `merges.txt`,
-    or `tokenizer.json`; XLM-R's `sentencepiece.bpe.model`). Every tensor's shape
+    or `tokenizer.json`; XLM-R's `sentencepiece.bpe.model`, or its `tokenizer.json` turned into
+    the SentencePiece model it stands for; see `read_tokenizer`). Every tensor's shape
     is checked against config.json before mapping; a RobertaForSequenceClassification keeps its
     head and `id2label` names."""
     model_dir = pathlib.Path(model_dir)
@@ -213,20 +215,50 @@ def _read_safetensors(path):
 
 def read_tokenizer(model_dir):
     """(tokenizer type, validated `BpeVocabulary` or None, files read) of a checkpoint
-    directory: byte-level BPE from `vocab.json` + `merges.txt` or `tokenizer.json`'s BPE model;
-    ("sentencepiece", None, (model file,)) for XLM-R's `sentencepiece.bpe.model`; (None, None,
-    ()) when the directory has no tokenizer."""
+    directory, first found of:
+    - byte-level BPE from `vocab.json` + `merges.txt`: (`byte_level_bpe`, vocabulary, the two paths);
+    - XLM-R's `sentencepiece.bpe.model`: (`sentencepiece`, None, (its path,));
+    - `tokenizer.json`: a BPE model as byte-level BPE (`byte_level_bpe`, vocabulary, ()); XLM-R's
+      Unigram model as the SentencePiece model it stands for (`sentencepiece`, None,
+      (serialized ModelProto bytes,)), see `roberta_tf.tokenizers.hf_unigram`; any other model
+      type is refused;
+    - (None, None, ()) when the directory has no tokenizer."""
     model_dir = pathlib.Path(model_dir)
     vocab_json, merges_txt = model_dir / "vocab.json", model_dir / "merges.txt"
     if vocab_json.is_file() and merges_txt.is_file():
         return BYTE_LEVEL_BPE, vocabulary_lib.from_hf_files(vocab_json, merges_txt), (vocab_json, merges_txt)
-    if (model_dir / "tokenizer.json").is_file():
-        model = json.loads((model_dir / "tokenizer.json").read_text(encoding="utf-8")).get("model", {})
-        if model.get("type") == "BPE":
-            return BYTE_LEVEL_BPE, vocabulary_lib.from_memory(model["vocab"], model["merges"]), ()
-    if (model_dir / SENTENCEPIECE_MODEL_FILE).is_file():
+    if (model_dir / SENTENCEPIECE_MODEL_FILE).is_file():  # preferred: the model itself, not HF's rendering
         return SENTENCEPIECE, None, (model_dir / SENTENCEPIECE_MODEL_FILE,)
+    tokenizer_json = model_dir / TOKENIZER_JSON_FILE
+    if tokenizer_json.is_file():
+        return _read_tokenizer_json(tokenizer_json)
     return None, None, ()
+
+
+def _read_tokenizer_json(path):
+    """A tokenizer.json's BPE or Unigram model (see `read_tokenizer`)."""
+    try:
+        document = hf_unigram.read_tokenizer_json(path)
+    except ValueError as error:
+        raise ConversionError(str(error)) from None
+    model = document.get("model")
+    model_type = model.get("type") if isinstance(model, dict) else None
+    if model_type == "BPE":
+        vocab, merges = model.get("vocab"), model.get("merges")
+        if not isinstance(vocab, dict) or not isinstance(merges, list):  # never paths: from_memory would open them
+            raise ConversionError(f"{path}: a BPE model needs model.vocab (an object) and model.merges (a list).")
+        try:
+            return BYTE_LEVEL_BPE, vocabulary_lib.from_memory(vocab, merges), ()
+        except (TypeError, ValueError) as error:
+            raise ConversionError(f"{path}: {error}") from None
+    if model_type == "Unigram":
+        try:
+            return SENTENCEPIECE, None, (hf_unigram.sentencepiece_model_from_tokenizer_json(path, document),)
+        except ValueError as error:
+            raise ConversionError(str(error)) from None
+    raise ConversionError(
+        f"{path}: model.type {model_type!r} is not supported (BPE for RoBERTa, Unigram for XLM-R)."
+    )
 
 
 def _tokenizer_size(tokenizer_type, bpe_vocabulary, tokenizer_files):
@@ -235,7 +267,7 @@ def _tokenizer_size(tokenizer_type, bpe_vocabulary, tokenizer_files):
         return bpe_vocabulary.size
     if tokenizer_type == SENTENCEPIECE:
         try:
-            model = sentencepiece_model.read_model(tokenizer_files[0])
+            model = sentencepiece_model.read_model(tokenizer_files[0])  # a path, or tokenizer.json's model as bytes
         except ValueError as error:
             raise ConversionError(str(error)) from None
         tokens, _ = fairseq_vocabulary(model)

@@ -59,7 +59,8 @@ def define_hf_flags(fv):
     flags.DEFINE_string(
         "model_dir", None,
         "The checkpoint directory: config.json, model.safetensors (or pytorch_model.bin) and vocab.json + "
-        "merges.txt (or tokenizer.json) or XLM-R's sentencepiece.bpe.model; RobertaModel, "
+        "merges.txt (or tokenizer.json) or XLM-R's sentencepiece.bpe.model (or a tokenizer.json with a Unigram "
+        "model); RobertaModel, "
         "RobertaForSequenceClassification, XLMRobertaModel or XLMRobertaForSequenceClassification (id2label names kept).",
         flag_values=fv,
     )

@@ -355,8 +355,10 @@ def _from_converted(converted, source):
     head = None if converted.head is None else {"activation": None, **converted.head}
     config = preset_format.new_config(converted.backbone, head, None, tokenizer)
     vocabulary = merges = sentencepiece_model = None
-    if converted.tokenizer_type == SENTENCEPIECE:
-        sentencepiece_model = pathlib.Path(converted.tokenizer_files[0])
+    if converted.tokenizer_type == SENTENCEPIECE:  # a path, or bytes built in memory (HF tokenizer.json)
+        sentencepiece_model = converted.tokenizer_files[0]
+        if not isinstance(sentencepiece_model, bytes):
+            sentencepiece_model = pathlib.Path(sentencepiece_model)
     elif converted.tokenizer_files:
         vocabulary, merges = (pathlib.Path(p) for p in converted.tokenizer_files)
     elif converted.bpe_vocabulary is not None:

@@ -15,6 +15,10 @@ hands it to `fairseq_fixtures.build_checkpoints` (the same `sentence_prediction`
 small RoBERTa — XLM-R's architecture —, perturbation and `Trainer.save_checkpoint`) and puts
 the model beside it as `data/sentencepiece.bpe.model`. `xlmr_hub` loads a checkpoint with
 fairseq's own `XLMRModel.from_pretrained` (its SentencePiece BPE and Dictionary), offline.
+
+For Hugging Face XLM-R directories without `sentencepiece.bpe.model`:
+`transformers_tokenizer_json` writes the tokenizer.json transformers makes from a
+SentencePiece model, `perturbed_hf_classifier` a small transformers classifier to save beside it.
 """
 
 import pathlib
@@ -67,3 +71,63 @@ def xlmr_hub(checkpoint, data_dir, sentencepiece_model):
             sentencepiece_model=str(sentencepiece_model),
         )
     return xlmr.eval()
+
+
+# --- Hugging Face XLM-R directories whose tokenizer is only tokenizer.json -----------------
+
+
+def perturbed_hf_classifier(vocab_size, max_position_embeddings, seed=1):
+    """A transformers `XLMRobertaForSequenceClassification` with random, perturbed weights
+    (the geometry of tests/models/test_xlm_roberta.py's HF checkpoint)."""
+    import pytest
+
+    torch = pytest.importorskip("torch", reason="the test extra (torch) is not installed")
+    transformers = pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+    config = transformers.XLMRobertaConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=max_position_embeddings, type_vocab_size=1, layer_norm_eps=1e-5, num_labels=3,
+        pad_token_id=1, bos_token_id=0, eos_token_id=2,
+    )
+    torch.manual_seed(seed)
+    model = transformers.XLMRobertaForSequenceClassification(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    return model
+
+
+def transformers_tokenizer_json(proto, directory, writer="save_pretrained"):
+    """The tokenizer.json transformers writes for XLM-R from the SentencePiece model `proto`
+    (bytes), into `directory`; returns its path.
+
+    writer: "save_pretrained" (`XLMRobertaTokenizer.from_pretrained(...).save_pretrained`, what
+    a fine-tuning script saves) or "converter" (`convert_slow_tokenizer.XLMRobertaConverter`).
+    sentencepiece 0.2.3's `sentencepiece_model_pb2` needs protobuf 7 and TensorFlow pins 6, so
+    transformers is pointed at its own copy of the same `ModelProto` schema while it reads.
+    """
+    import importlib
+    import types
+
+    import pytest
+
+    transformers = pytest.importorskip("transformers", reason="the test extra (transformers) is not installed")
+    convert_slow_tokenizer = importlib.import_module("transformers.convert_slow_tokenizer")  # the module, not the function
+    from transformers.utils import sentencepiece_model_pb2_new
+
+    directory = pathlib.Path(directory)
+    source = directory / "sentencepiece-source"
+    source.mkdir(parents=True)
+    (source / SENTENCEPIECE_MODEL_FILE).write_bytes(proto)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(convert_slow_tokenizer, "import_protobuf", lambda *args, **kwargs: sentencepiece_model_pb2_new)
+        if writer == "save_pretrained":
+            transformers.XLMRobertaTokenizer.from_pretrained(str(source)).save_pretrained(str(directory))
+        else:
+            original = types.SimpleNamespace(
+                vocab_file=str(source / SENTENCEPIECE_MODEL_FILE), convert_tokens_to_ids={"<s>": 0, "</s>": 2}.get
+            )
+            convert_slow_tokenizer.XLMRobertaConverter(original).converted().save(str(directory / "tokenizer.json"))
+    for path in source.iterdir():
+        path.unlink()
+    source.rmdir()
+    return directory / "tokenizer.json"
