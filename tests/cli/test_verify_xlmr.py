@@ -12,24 +12,16 @@ tracing, model building), so each case is one run.
 """
 
 import json
-import pathlib
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
-# The fixtures reused here live beside the converter and model tests.
-_TESTS = pathlib.Path(__file__).resolve().parents[1]
-for _folder in ("converters", "models"):
-    if str(_TESTS / _folder) not in sys.path:
-        sys.path.append(str(_TESTS / _folder))
-
-from corpora import XNLI_LANGUAGES, xnli  # noqa: E402
-from roberta_tf.cli import convert, verify  # noqa: E402
-from fairseq_fixtures import MAX_POSITIONS  # noqa: E402
-from sentencepiece_models import spm, trained_model  # noqa: E402
-from test_xlm_roberta import SEQUENCE_LENGTH, fairseq_ids, hf_checkpoint, processor, proto_path  # noqa: E402,F401
+from corpora import XNLI_LANGUAGES, xnli
+from fairseq_fixtures import MAX_POSITIONS  # tests/converters (pyproject's pytest pythonpath)
+from roberta_tf.cli import convert, verify
+from sentencepiece_models import spm, trained_model
+from test_xlm_roberta import SEQUENCE_LENGTH, fairseq_ids, hf_checkpoint, processor, proto_path  # noqa: F401 (fixtures)
 
 # Every XNLI language, edge strings (empty, a control character, NFKC folds, <unk>s) and one
 # text longer than either preset's sequence length (SEQUENCE_LENGTH, fairseq's MAX_POSITIONS):
