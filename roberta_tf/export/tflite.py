@@ -13,8 +13,12 @@ Quantization (`QUANTIZATIONS`):
               file, the fastest on CPUs with XNNPACK's int8 kernels).
     int8      int8 weights and activations, ranges calibrated on `calibration_texts`; the ops
               in `FLOAT_OPS` stay float (see WORKSPACE.md "TFLite" for what and why).
-The tokenizer is integer ops in every form: quantization does not touch it, so the token ids
-are exact in all four.
+The token ids are exact in all four forms. The byte-level BPE tokenizer is integer ops, which
+quantization does not touch. The unigram SentencePiece tokenizer (XLM-R) sums float32 piece
+scores: the score table is held as int32 bit patterns (a float32 table of GATHER params would
+be stored as int8 by dynamic-range: 122 of 1,500 XNLI texts changed ids; float16: 4), and int8
+keeps the ops under `unigram.FLOAT_SCOPE` in float (`FLOAT_TENSOR_NAMES`; quantized, they
+made the model abort at run time).
 
 Steps, all before anything is written: trace `TfliteClassifierModule` -> convert with
 `TFLITE_BUILTINS` only -> verify (no Flex/custom op in any subgraph; reloaded in
@@ -40,6 +44,7 @@ from roberta_tf.contract import signatures as contract
 from roberta_tf.export import provenance, tflite_metadata, tflite_ops, warmup
 from roberta_tf.export.tflite_module import TfliteClassifierModule
 from roberta_tf.preprocessing import options
+from roberta_tf.tokenizers import unigram
 from roberta_tf.utils import files, progress
 
 QUANTIZATIONS = contract.TFLITE_QUANTIZATIONS
@@ -130,8 +135,10 @@ def export_tflite_forms(
     results = {}
     with saved_signatures(module) as saved_dir:
         for quantize, output in outputs.items():
-            content = convert_saved(saved_dir, module, quantize, calibration_texts)
-            results[quantize] = _verify_and_write(content, module, quantize, output, calibration_texts,
+            # The converted bytes are not held here: `_verify_and_write` replaces them with the
+            # model plus metadata, so one copy (1.1 GB for XLM-R large in float16) is alive, not two.
+            results[quantize] = _verify_and_write(convert_saved(saved_dir, module, quantize, calibration_texts),
+                                                  module, quantize, output, calibration_texts,
                                                   provenance_fields, num_threads, overwrite)
     return results
 
@@ -256,27 +263,47 @@ def convert_saved(saved_dir, module, quantize, calibration_texts=None):
 # What is int8: the embeddings' GATHER, every dense layer (FULLY_CONNECTED on XNNPACK's int8
 # GEMM), the residual ADDs and the pooler.
 FLOAT_OPS = ("SOFTMAX", "LOGISTIC", "BATCH_MATMUL", "GELU", "RSQRT", "SQUARED_DIFFERENCE", "MEAN")
-FLOAT_TENSOR_NAMES = re.compile(r"/attention/(?!qkv/|output/)|layer_norm/|/Gelu|roberta_backbone/tf\.")
+FLOAT_TENSOR_NAMES = re.compile(r"/attention/(?!qkv/|output/)|layer_norm/|/Gelu|roberta_backbone/tf\.|" + unigram.FLOAT_SCOPE)
 
 
 def _int8_with_float_parts(converter, samples):
-    """Full-integer quantization with the parts named above kept in float. The calibrated
-    model comes from `QuantizationDebugger` (public API), the kept-float node list from its
-    tensor names; the calibration accepts samples of any length
-    (`calibration_with_varying_shapes`)."""
+    """Full-integer quantization with the parts named above kept in float: the converter
+    calibrates (`_experimental_calibrate_only`, samples of any length through
+    `calibration_with_varying_shapes`), the kept-float node list comes from the calibrated
+    model's tensor names, and TFLite's MLIR quantizer writes the int8 model.
+
+    These are the calls `tf.lite.experimental.QuantizationDebugger` makes for
+    `get_nondebug_quantized_model` (same arguments, same model), without the two
+    instrumented debug models it builds on the way (float and int8 weights side by side,
+    each loaded in an interpreter): for XLM-R large, two more models of about 2.8 GB. Even so,
+    XLM-R large's int8 export passes 14.5 GB right after calibrating, before quantizing
+    (benchmarks/README.md, `xlmr_large_benchmark`). Private converter API:
+    `_check_quantizer_api` fails clearly if it changes.
+    """
+    _check_quantizer_api(converter)
     # The calibrator runs every sample through the float model once: the slow part of int8.
     converter.representative_dataset = lambda: iter(progress.bar(samples, description="int8 calibration", unit="sample"))
-    debug_options = tf.lite.experimental.QuantizationDebugOptions
+    converter._experimental_calibrate_only = True
     with calibration_with_varying_shapes(), _quiet_deprecated_interpreter():
-        debugger = tf.lite.experimental.QuantizationDebugger(
-            converter=converter, debug_dataset=lambda: iter(samples),
-            debug_options=debug_options(denylisted_ops=list(FLOAT_OPS)),
-        )
-        nodes = [name for name in tflite_ops.tensor_names(debugger.calibrated_model) if FLOAT_TENSOR_NAMES.search(name)]
-        if not nodes:
-            raise RuntimeError("No encoder tensor names matched FLOAT_TENSOR_NAMES; the layer names changed.")
-        debugger.options = debug_options(denylisted_ops=list(FLOAT_OPS), denylisted_nodes=nodes)
-        return debugger.get_nondebug_quantized_model()
+        calibrated = converter.convert()
+    nodes = [name for name in tflite_ops.tensor_names(calibrated) if FLOAT_TENSOR_NAMES.search(name)]
+    if not nodes:
+        raise RuntimeError("No encoder tensor names matched FLOAT_TENSOR_NAMES; the layer names changed.")
+    from tensorflow.lite.python import convert as lite_convert
+
+    return lite_convert.mlir_quantize(
+        calibrated, disable_per_channel=converter._experimental_disable_per_channel, fully_quantize=False,
+        enable_numeric_verify=False, denylisted_ops=list(FLOAT_OPS), denylisted_nodes=nodes,
+    )
+
+
+def _check_quantizer_api(converter):
+    from tensorflow.lite.python import convert as lite_convert
+
+    if not (hasattr(converter, "_experimental_calibrate_only") and hasattr(converter, "_experimental_disable_per_channel")
+            and hasattr(lite_convert, "mlir_quantize")):
+        raise RuntimeError("This TensorFlow's TFLite converter lacks the calibrate-only mode or mlir_quantize; "
+                           "roberta_tf's int8 export needs updating.")
 
 
 @contextlib.contextmanager
@@ -411,9 +438,7 @@ class Verification:
 
     def check_unchanged(self, content, num_threads):
         """The model with metadata added answers exactly as the verified one did."""
-        runners = _signature_runners(content, num_threads)
-        for (signature_name, inputs), expected in zip(self.calls, self.outputs):
-            got = runners[signature_name](**inputs)
+        for (signature_name, _), expected, got in zip(self.calls, self.outputs, run_calls(content, self.calls, num_threads)):
             for name, value in expected.items():
                 if not np.array_equal(got[name], value):
                     raise RuntimeError(f"Adding the metadata changed {signature_name}/{name}.")
@@ -423,18 +448,17 @@ def verify_tflite(content, module, quantize, num_threads=None):
     """Runs `content` in `ai_edge_litert` on the verification texts and compares it with the
     in-process `module`. float32 must match within FLOAT32_TOLERANCE (else RuntimeError);
     quantized forms record their label agreement and largest logit difference."""
-    runners = _signature_runners(content, num_threads)
     calls = list(_verification_calls(module))
-    outputs, differences, agreements = [], [], []
     form = "float32" if quantize == "none" else quantize
-    for signature_name, inputs, reference in progress.bar(calls, description=f"Verifying the {form} TFLite model", unit="call"):
-        got = runners[signature_name](**inputs)
+    outputs = run_calls(content, [(name, inputs) for name, inputs, _ in calls], num_threads,
+                        description=f"Verifying the {form} TFLite model")
+    differences, agreements = [], []
+    for (signature_name, inputs, reference), got in zip(calls, outputs):
         for name in ("logits", "probabilities", "class_id"):
             if got[name].shape != reference[name].shape:
                 raise RuntimeError(f"{signature_name}/{name}: TFLite gives shape {got[name].shape}, expected {reference[name].shape}")
         differences.append(float(np.abs(got["logits"] - reference["logits"]).max()))
         agreements.append(bool(np.array_equal(got["class_id"], reference["class_id"])))
-        outputs.append(got)
     worst = max(differences)
     if quantize == "none" and (worst > FLOAT32_TOLERANCE or not all(agreements)):
         raise RuntimeError(
@@ -470,11 +494,25 @@ def _verification_calls(module):
             yield contract.TFLITE_CLASSIFY_TOKEN_IDS, packed, _numpy(serving.classify_token_ids(**packed))
 
 
-def _signature_runners(content, num_threads):
+def run_calls(content, calls, num_threads=None, description=None):
+    """The outputs of `calls` ([(signature name, inputs)]), in order, run in `ai_edge_litert`
+    one signature at a time, each in an interpreter of its own that is released before the
+    next. Each signature is a subgraph holding its own working copy of the weights (float16:
+    dequantized to float32, then packed by XNNPACK): with every signature allocated at once,
+    verifying XLM-R large's float16 model took the export past 14.5 GB; one at a time it
+    peaked at 13.3 GB (benchmarks/xlmr_large_benchmark.py)."""
     from ai_edge_litert import interpreter as litert
 
-    interpreter = litert.Interpreter(model_content=content, num_threads=num_threads)
-    return {name: interpreter.get_signature_runner(name) for name in interpreter.get_signature_list()}
+    outputs = [None] * len(calls)
+    with progress.bar(total=len(calls), description=description, unit="call", disable=not description) as meter:
+        for signature_name in dict.fromkeys(name for name, _ in calls):
+            runner = litert.Interpreter(model_content=content, num_threads=num_threads).get_signature_runner(signature_name)
+            for i, (name, inputs) in enumerate(calls):
+                if name == signature_name:
+                    outputs[i] = runner(**inputs)
+                    meter.update()
+            del runner  # the interpreter and its subgraph's working memory go with it
+    return outputs
 
 
 # === Helpers ===

@@ -49,6 +49,11 @@ UNK_PENALTY = np.float32(10.0)  # kUnkPenalty in unigram_model.cc
 _FLT_MAX, _FLT_MIN = np.finfo(np.float32).max, np.finfo(np.float32).tiny
 _USER_DEFINED_BONUS = np.float32(0.1)
 
+# The name scope of the float32 path sums (outside and inside the loop): a TFLite int8 export
+# keeps ops under it in float (`export/tflite.py` FLOAT_TENSOR_NAMES), since an int8 sum would
+# change ids.
+FLOAT_SCOPE = "unigram_float_path_scores"
+
 # Candidate kinds in the lattice tables.
 _NONE, _PIECE, _UNKNOWN_NODE = 0, 1, 2
 
@@ -92,7 +97,12 @@ class Unigram:
         self.max_piece_chars = self.lookup.max_piece_chars
 
         lattice_scores, self.unk_score = _lattice_scores(pieces, scores, types)
-        self._scores = tf.constant(lattice_scores)
+        # The scores enter the graph as int32 bit patterns, bitcast to float32 after the
+        # gather (BITCAST is a TFLite builtin): TFLite's quantizers rewrite float32 constants
+        # (dynamic-range stores a 250k-entry GATHER table as int8, float16 as float16), which
+        # flips near-tied segmentations; integer constants pass through every form unchanged.
+        self._score_bits = tf.constant(lattice_scores.view(np.int32))
+        self._unk_score_bits = tf.constant(np.float32(self.unk_score).view(np.int32))
         self._byte_piece_ids = tf.constant(_byte_piece_ids(pieces, types, self.unk_id))
 
     def segment(self, normalized_bytes, text_ids, num_texts):
@@ -153,12 +163,21 @@ class Unigram:
 
     def _viterbi(self, ending, kind, texts):
         """int32 [num_chars]: characters in the best path's piece that ends at each character."""
+        with tf.name_scope(FLOAT_SCOPE):
+            return self._viterbi_scores(ending, kind, texts)
+
+    def _viterbi_scores(self, ending, kind, texts):
         width = self.max_piece_chars
-        piece_scores = tf.gather(self._scores, tf.maximum(ending, 0))
-        scores = tf.where(kind == _PIECE, piece_scores, tf.where(kind == _UNKNOWN_NODE, self.unk_score, -np.inf))
+        piece_scores = tf.bitcast(tf.gather(self._score_bits, tf.maximum(ending, 0)), tf.float32)
+        unk_score = tf.bitcast(self._unk_score_bits, tf.float32)
+        scores = tf.where(kind == _PIECE, piece_scores, tf.where(kind == _UNKNOWN_NODE, unk_score, -np.inf))
         columns = tf.range(width)
 
         def step(k, window, chosen):
+            with tf.name_scope(FLOAT_SCOPE):  # the loop body is a graph of its own
+                return one_character(k, window, chosen)
+
+        def one_character(k, window, chosen):
             active = texts.active[k]
             rows = texts.sorted_char_start[:active] + k  # the k-th character of each active text
             window = window[:active]  # best scores at the `width` boundaries before it
