@@ -22,8 +22,9 @@ The report (Markdown, GitHub tables) has:
     report_adversarial_inputs.png (the adversarial-input table as a heat map).
 
 A benchmark that failed in the run (or whose JSON is older than the run) is reported as such,
-and its old JSON is not shown as a result of that run. A JSON this module has no section for
-still gets its header row and targets.
+and its old JSON is not shown as a result of that run; a verification run that `roberta-tf
+benchmark` does not run (`STANDALONE`: sentencepiece_parity) is shown with its own date. A JSON
+this module has no section for still gets its header row and targets.
 """
 
 import json
@@ -45,8 +46,13 @@ PLOT_FILES = {
     "adversarial": "report_adversarial_inputs.png",
 }
 # Report order; any other NAME.json follows in alphabetical order.
-ORDER = ("tokenizer_benchmark", "sentencepiece_benchmark", "model_benchmark", "conversion_benchmark",
-         "serving_benchmark", "adversarial_benchmark", "tflite_benchmark", "predict_memory_benchmark", "beam_benchmark")
+ORDER = ("tokenizer_benchmark", "sentencepiece_benchmark", "sentencepiece_parity", "model_benchmark",
+         "conversion_benchmark", "serving_benchmark", "adversarial_benchmark", "tflite_benchmark",
+         "predict_memory_benchmark", "beam_benchmark", "xlmr_large_benchmark")
+# Verification runs that `roberta-tf benchmark` does not run (each alone, `python -m
+# benchmarks.NAME`, when the code they verify changes): shown with their own date, never taken
+# for a stale result of the last `roberta-tf benchmark` run.
+STANDALONE = ("sentencepiece_parity",)
 MAX_LISTED_TARGETS = 16  # more than this: the counts, then only the targets not met or without a value
 
 Column = report.Column
@@ -80,6 +86,7 @@ def load_records(directory):
             continue
         if isinstance(record, dict) and isinstance(record.get("machine"), dict):
             record["_file_date"] = _file_date(path)
+            record["_standalone"] = path.stem in STANDALONE
             records[path.stem] = record
     order = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(records.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))), unreadable
@@ -108,8 +115,9 @@ def steps_by_name(run):
 
 
 def from_this_run(record, run):
-    """Whether `record` was written by the run `run` describes (no run record: True)."""
-    if not run or not run.get("started"):
+    """Whether `record` was written by the run `run` describes (no run record, or a STANDALONE
+    verification run's record: True)."""
+    if not run or not run.get("started") or record.get("_standalone"):
         return True
     date, _ = record_date(record)
     return bool(date) and date >= run["started"]
@@ -279,6 +287,50 @@ def sentencepiece_section(record, plots):
         "over the texts); / Fast = median over TF-Text's FastSentencepiece TFLite model's.",
         table(SENTENCEPIECE_TFLITE_TABLE, record.get("tflite") or [], keys=2),
         *(f"Note: {note}." for note in notes),
+        *targets_block(record.get("targets") or []),
+    ]
+
+
+def _parity_consumer_columns(consumers):
+    columns = []
+    for consumer in consumers:
+        columns += [Column(f"{consumer} differ", 0, (consumer, "mismatches"), ","),
+                    Column(f"{consumer} s", 0, (consumer, "seconds"), ",.1f")]
+    return columns
+
+
+def _parity_cell_line(cell):
+    where = f"`{cell['model']}` / `{cell['corpus']}` / `{cell['consumer']}`"
+    if cell.get("status") != "ok":
+        return f"- {where}: **failed**: {cell.get('reason')}"
+    first = cell.get("first_mismatch") or {}
+    rerun = cell.get("rerun")
+    again = f"; run again at {rerun['started_utc']}: {rerun['mismatches']}" if rerun else ""
+    return (f"- {where}: {cell['mismatches']:,} of {cell['num_texts']:,} texts differ (at {cell.get('started_utc')}"
+            f"{again}); first: text #{first.get('index')} `{first.get('text')}`, expected "
+            f"`{first.get('expected')}`, got `{first.get('got')}` (ids from position {first.get('ids_from')})")
+
+
+def sentencepiece_parity_section(record, plots):
+    config = record.get("config") or {}
+    consumers = config.get("consumers") or []
+    models = ", ".join(f"{name} ({facts.get('model_type')}, {facts.get('normalizer')}, {facts.get('pieces'):,} pieces"
+                       f"{', byte fallback' if facts.get('byte_fallback') else ''})"
+                       for name, facts in (record.get("models") or {}).items())
+    corpora = record.get("corpora") or {}
+    columns = [Column("model", 0, "model", align="<"), Column("texts", 0, ("sentencepiece", "num_texts"), ","),
+               Column("sentencepiece s", 0, ("sentencepiece", "seconds"), ",.1f"),
+               *_parity_consumer_columns(consumers)]
+    flagged = [c for c in record.get("cells") or [] if c.get("status") != "ok" or c.get("mismatches")]
+    return [
+        f"Ids of every text of {len(corpora)} corpora ({config.get('texts_per_model'):,} texts per model: "
+        f"{', '.join(corpora)}) against `sentencepiece` + fairseq's mapping, for {models}. Consumers: the Keras layer "
+        f"(batches of {config.get('batch_size')}), the tokenizer SavedModel's `tokenize` signature in a fresh process "
+        "that imports only tensorflow (packed `<s> ids </s>`), the builtin-only TFLite tokenizer (one text per "
+        "invoke). differ = texts whose ids differ; s = seconds over all corpora.",
+        table(columns, record.get("totals") or []),
+        *(["Cells with mismatches or failures:", "\n".join(_parity_cell_line(c) for c in flagged)] if flagged else
+          ["Every cell (model x corpus x consumer) has zero mismatches."]),
         *targets_block(record.get("targets") or []),
     ]
 
@@ -541,6 +593,56 @@ def beam_section(record, plots):
     ]
 
 
+XLMR_STEP_TABLE = [
+    Column("step", 0, "step", align="<"), Column("seconds", 0, "seconds", ".1f"),
+    Column("peak RSS GB", 0, "peak_gb", ".2f"), Column("size GB", 0, "size_gb", ".3f"),
+    Column("check", 0, "check", align="<"),
+]
+
+
+def _xlmr_gb(*keys):
+    cell = nested(*keys)
+    return lambda row: None if cell(row) is None else cell(row) / 1e9
+
+
+XLMR_TFLITE_TABLE = [
+    Column("form", 0, "form", align="<"), Column("export s", 0, nested("export", "seconds"), ".0f"),
+    Column("peak RSS GB", 0, _xlmr_gb("export", "peak_rss_bytes"), ".2f"),
+    Column("size GB", 0, _xlmr_gb("export", "size_bytes"), ".3f"),
+    Column("builtin only", 0, lambda r: None if "export" not in r else
+           ("yes" if not r["export"].get("non_builtin_operators") else "NO"), align="<"),
+    Column("ms/text", 0, nested("measured", "median_ms"), ".1f"),
+    Column("max|d| logits", 0, nested("measured", "max_abs_logit_difference"), ".2e"),
+    Column("max|d| probs", 0, nested("measured", "max_abs_probability_difference"), ".2e"),
+    Column("argmax agree %", 0, lambda r: None if "measured" not in r else 100 * r["measured"]["argmax_agreement"],
+           ".1f"),
+]
+
+
+def xlmr_large_section(record, plots):
+    config, model = record.get("config") or {}, record.get("model") or {}
+    geometry = config.get("geometry_arguments") or {}
+    refusal = record.get("tflite_float32") or {}
+    serving = record.get("saved_model") or {}
+    return [
+        f"XLM-R classifier of {layers_text(geometry)} ({model.get('parameters', 0) / 1e6:.1f}M parameters, "
+        f"{(model.get('float32_weight_bytes') or 0) / 1e9:.2f} GB in float32, vocabulary "
+        f"{geometry.get('vocabulary_size', 0):,}), seeded random weights, the 250k SentencePiece unigram tokenizer; "
+        f"exports in fresh processes (peak RSS = VmHWM after loading the preset); the TF Serving stand-in is "
+        f"`tf.compat.v1.saved_model.loader.load` in a process without roberta_tf, replaying the warmup records.",
+        table(XLMR_STEP_TABLE, record.get("steps") or []),
+        *([f"SavedModel part {serving.get('status')}: {serving.get('reason')}."]
+          if serving.get("status") in ("failed", "skipped") else []),
+        f"TFLite float32: {refusal.get('status')} — {refusal.get('message', '')}",
+        f"TFLite forms, one text per call through `roberta_tf.lite.TextClassifier` ({config.get('threads')} threads); "
+        f"ms/text = median over {config.get('latency_texts')} XNLI texts; differences and argmax agreement against "
+        f"the float32 Keras model on {config.get('agreement_texts')} XNLI texts.",
+        table(XLMR_TFLITE_TABLE, [{**row, "reason": " ".join(str(row.get("reason") or "").split())}
+                                  for row in record.get("tflite") or []]),
+        *targets_block(record.get("targets") or []),
+    ]
+
+
 def generic_section(record, plots):
     return ["This report has no table for this benchmark; its JSON has every measurement.",
             *targets_block(record.get("targets") or [])]
@@ -549,6 +651,7 @@ def generic_section(record, plots):
 SECTIONS = {
     "tokenizer_benchmark": tokenizer_section,
     "sentencepiece_benchmark": sentencepiece_section,
+    "sentencepiece_parity": sentencepiece_parity_section,
     "model_benchmark": model_section,
     "conversion_benchmark": conversion_section,
     "serving_benchmark": serving_section,
@@ -556,6 +659,7 @@ SECTIONS = {
     "tflite_benchmark": tflite_section,
     "predict_memory_benchmark": predict_memory_section,
     "beam_benchmark": beam_section,
+    "xlmr_large_benchmark": xlmr_large_section,
 }
 
 
@@ -810,7 +914,9 @@ def runs_table(records, run):
         machine = record["machine"]
         date, is_file_time = record_date(record)
         step = steps.get(name)
-        if step is None:
+        if step is None and record.get("_standalone"):
+            status = f"ok (verification run, `python -m benchmarks.{name}`)"
+        elif step is None:
             status = "not in the last `roberta-tf benchmark` run" if run else "ok"
         elif step.get("status") != "ok":
             status = f"**{step.get('status')}** (exit {step.get('exit_code')})"

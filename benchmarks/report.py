@@ -212,6 +212,33 @@ def format_value(value, spec=""):
     return "-" if value is None else format(value, spec)
 
 
+def time_passes(run, inputs, min_seconds, min_repeats, max_seconds):
+    """Seconds of each timed pass of `run` over all `inputs`: repeated until `min_seconds` have
+    elapsed and `min_repeats` passes ran, but no new pass starts after `max_seconds` (one always runs)."""
+    times = []
+    start = time.perf_counter()
+    while not times or (
+        time.perf_counter() - start < max_seconds
+        and (len(times) < min_repeats or time.perf_counter() - start < min_seconds)
+    ):
+        pass_start = time.perf_counter()
+        for x in inputs:
+            run(x)
+        times.append(time.perf_counter() - pass_start)
+    return times
+
+
+def id_mismatches(ids, reference_ids, texts, max_examples=3, max_ids=64):
+    """(how many texts' ids differ from the reference, the first `max_examples` of them with
+    their text and first `max_ids` ids)."""
+    bad = [i for i, (got, want) in enumerate(zip(ids, reference_ids, strict=True)) if got != want]
+    examples = [
+        {"index": i, "text": texts[i][:200], "ids": ids[i][:max_ids], "reference_ids": reference_ids[i][:max_ids]}
+        for i in bad[:max_examples]
+    ]
+    return len(bad), examples
+
+
 def percentile(values, q):
     return float(np.percentile(np.asarray(values), q))
 

@@ -31,14 +31,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import collections  # noqa: E402
 import dataclasses  # noqa: E402
-import io  # noqa: E402
-import math  # noqa: E402
 import statistics  # noqa: E402
-import struct  # noqa: E402
 import time  # noqa: E402
-from pathlib import Path  # noqa: E402
 from typing import Any, Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -47,11 +42,10 @@ from absl import app, flags, logging  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps  # noqa: E402
 
 from benchmarks import DATA_DIR, RESULTS_DIR, report  # noqa: E402
-from benchmarks.data import batches, read_lines  # noqa: E402
+from benchmarks.data import batches  # noqa: E402
+from benchmarks.sentencepiece_models import XNLI_LANGUAGES, bpemb_model, unigram_model, xnli_mix  # noqa: E402
 from roberta_tf.export.tflite_tokenizer import export_tokenizer_tflite  # noqa: E402
 from roberta_tf.models import XLMRobertaTokenizer  # noqa: E402
-from roberta_tf.presets import hub  # noqa: E402
-from roberta_tf.utils.files import atomic_file  # noqa: E402
 
 try:
     import sentencepiece
@@ -83,13 +77,10 @@ flags.DEFINE_float("max_seconds", 8.0, "...but no new pass starts after this lon
 flags.DEFINE_integer("tf_threads", 0, "TF intra/inter-op threads (0: TF's default, one per CPU).")
 flags.DEFINE_list("models", ["bpemb-en-bpe-100k", "unigram-250k"], "Which SentencePiece models to measure.")
 
-XNLI_LANGUAGES = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
 BATCH_SIZES = (1, 32, 256)
 SPM_THREADS = (1, 2)
 BPEMB = "bpemb-en-bpe-100k"
 UNIGRAM = "unigram-250k"
-XLMR_PIECES = 250_002  # XLM-R's SentencePiece model size (before fairseq's shift and <mask>)
-UNIGRAM_CACHE_NAME = "sentencepiece-unigram-250k-v1.model"  # bump the version when the recipe changes
 SPM_UNK, FAIRSEQ_UNK = 0, 3
 TARGET_VS_SPM = 1.0
 MAX_MISMATCH_EXAMPLES = 3
@@ -104,103 +95,23 @@ FAST_ON_BPE_NOTE = ("FastSentencepieceTokenizer supports unigram models only: it
 # ----------------------------------------------------------------------------- data
 
 
-def xnli_language(data_dir, language):
-    """Premises and hypotheses of one XNLI dev language, in file order."""
-    texts = []
-    for line in read_lines(Path(data_dir, "xnli-dev", f"dev-{language}.tsv")):
-        fields = line.split("\t")
-        if len(fields) >= 2:
-            texts.extend(fields[:2])
-    return texts
 
 
-def xnli_interleaved(data_dir):
-    """Every XNLI dev premise and hypothesis, the 15 languages interleaved (row by row), as the
-    tests train their SentencePiece models on."""
-    per_language = [xnli_language(data_dir, language) for language in XNLI_LANGUAGES]
-    return [text for row in zip(*per_language) for text in row]
 
 
-def xnli_mix(data_dir, num_texts):
-    """The first `num_texts` distinct texts of the interleaved XNLI text (each premise comes
-    with three hypotheses: repeats would flatter an engine with a cache)."""
-    texts = list(dict.fromkeys(xnli_interleaved(data_dir)))
-    if num_texts > len(texts):
-        raise app.UsageError(f"--num_texts {num_texts}: XNLI dev has {len(texts)} distinct texts.")
-    return texts[:num_texts]
 
 
 # ----------------------------------------------------------------------------- models
 
 
-def bpemb_model(data_dir):
-    """BPEmb's English BPE model (100,000 pieces, nmt_nfkc charsmap), as published: (bytes, path)."""
-    path = Path(data_dir, "bpemb-en", "en.wiki.bpe.vs100000.model")
-    return path.read_bytes(), str(path)
 
 
-def _varint(value):
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
 
 
-def _piece_record(piece, score):
-    """One `ModelProto.pieces` entry in protobuf wire format (type NORMAL): written by hand
-    because sentencepiece's `sentencepiece_model_pb2` needs a newer protobuf than TF allows."""
-    text = piece.encode("utf-8")
-    body = b"\x0a" + _varint(len(text)) + text + b"\x15" + struct.pack("<f", score)
-    return b"\x0a" + _varint(len(body)) + body
 
 
-def train_unigram_xlmr_size(training_text):
-    """A unigram model of exactly XLM-R's size, as tests/sentencepiece_models.py builds it.
-
-    The trainer finds at most ~160k pieces in XNLI dev, so a 60k-piece model trained on every
-    9th sentence (deterministic: one thread, no random sample) is extended with the corpus's
-    most frequent in-word substrings (2-12 characters) it lacks, scored by log relative
-    frequency below its own pieces: a valid unigram model with 250,002 pieces.
-    """
-    trained = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(training_text[::9]), model_writer=trained, vocab_size=60_000,
-        hard_vocab_limit=False, model_type="unigram", character_coverage=0.9995, seed_sentencepiece_size=100_000,
-        num_threads=1, minloglevel=2,
-    )
-    trained = trained.getvalue()
-    processor = sentencepiece.SentencePieceProcessor(model_proto=trained)
-    known = {processor.id_to_piece(i) for i in range(processor.get_piece_size())}
-    floor = min(processor.get_score(i) for i in range(processor.get_piece_size()))
-    counts = collections.Counter()
-    for text in training_text:
-        for word in ("▁" + text.replace(" ", " ▁")).split(" "):
-            for start in range(len(word)):
-                for end in range(start + 2, min(len(word), start + 12) + 1):
-                    counts[word[start:end]] += 1
-    total = sum(counts.values())
-    extra = [(s, c) for s, c in counts.most_common() if s not in known][: XLMR_PIECES - len(known)]
-    model = trained + b"".join(_piece_record(s, floor - 1.0 + math.log(c / total)) for s, c in extra)
-    size = sentencepiece.SentencePieceProcessor(model_proto=model).get_piece_size()
-    if size != XLMR_PIECES:
-        raise RuntimeError(f"the extended unigram model has {size} pieces, not {XLMR_PIECES}")
-    return model
 
 
-def unigram_model(data_dir, cache_dir):
-    """The 250k-piece unigram model, from the cache or trained (~15 s) and cached."""
-    path = Path(cache_dir or hub.cache_root() / "benchmarks", UNIGRAM_CACHE_NAME)
-    if path.is_file():
-        logging.info("Unigram model from the cache: %s", path)
-        return path.read_bytes(), str(path)
-    start = time.perf_counter()
-    model = train_unigram_xlmr_size(xnli_interleaved(data_dir))
-    with atomic_file(path, kind="spm", overwrite=True) as staging:
-        staging.write_bytes(model)
-    logging.info("Trained the unigram model in %.1f s, cached at %s", time.perf_counter() - start, path)
-    return model, str(path)
 
 
 # ----------------------------------------------------------------------------- engines
@@ -367,28 +278,8 @@ def tf_text_fast_tflite_engine(proto):
 # ----------------------------------------------------------------------------- measuring
 
 
-def time_passes(run, inputs, min_seconds, min_repeats, max_seconds):
-    """Seconds of each timed pass of `run` over all `inputs`: repeated until `min_seconds` have
-    elapsed and `min_repeats` passes ran, but no new pass starts after `max_seconds`."""
-    times = []
-    start = time.perf_counter()
-    while not times or (
-        time.perf_counter() - start < max_seconds
-        and (len(times) < min_repeats or time.perf_counter() - start < min_seconds)
-    ):
-        pass_start = time.perf_counter()
-        for x in inputs:
-            run(x)
-        times.append(time.perf_counter() - pass_start)
-    return times
 
 
-def mismatches(ids, reference_ids, texts):
-    """How many texts' ids differ from the reference, and a few examples."""
-    bad = [i for i, (got, want) in enumerate(zip(ids, reference_ids, strict=True)) if got != want]
-    examples = [{"index": i, "text": texts[i][:200], "ids": ids[i][:48], "reference_ids": reference_ids[i][:48]}
-                for i in bad[:MAX_MISMATCH_EXAMPLES]]
-    return len(bad), examples
 
 
 def load_fields(load):
@@ -401,9 +292,9 @@ def measure(engine, model_name, texts, reference_ids, timing):
     warmup_start = time.perf_counter()
     ids = [row for x in inputs for row in engine.to_ids(engine.run(x))]
     warmup_seconds = time.perf_counter() - warmup_start
-    num_mismatches, examples = mismatches(ids, reference_ids, texts)
+    num_mismatches, examples = report.id_mismatches(ids, reference_ids, texts, MAX_MISMATCH_EXAMPLES, 48)
     with report.LoadMeter() as load:
-        times = time_passes(engine.run, inputs, **timing)
+        times = report.time_passes(engine.run, inputs, **timing)
     best = min(times)
     num_tokens = sum(len(row) for row in ids)
     result = {
@@ -443,7 +334,7 @@ def measure_tflite(engine, model_name, texts, reference_ids, timing):
     those over the texts."""
     inputs = [engine.prepare(text) for text in texts]
     ids = [engine.to_ids(engine.run(x)) for x in inputs]
-    num_mismatches, examples = mismatches(ids, reference_ids, texts)
+    num_mismatches, examples = report.id_mismatches(ids, reference_ids, texts, MAX_MISMATCH_EXAMPLES, 48)
     with report.LoadMeter() as load:
         passes = per_text_latencies(engine, inputs, timing)
     per_text = np.median(np.asarray(passes), axis=0) * 1000
@@ -672,7 +563,10 @@ def main(argv):
         num_texts, num_tflite = FLAGS.num_texts, min(FLAGS.tflite_texts, FLAGS.num_texts)
     started = time.perf_counter()
     info = report.machine_info(PACKAGES, ours_threads=ours_threads)
-    texts = xnli_mix(FLAGS.data_dir, num_texts)
+    try:
+        texts = xnli_mix(FLAGS.data_dir, num_texts)
+    except ValueError as error:
+        raise app.UsageError(f"--num_texts: {error}") from None
     models = {}
     if BPEMB in FLAGS.models:
         models[BPEMB] = bpemb_model(FLAGS.data_dir)

@@ -222,30 +222,8 @@ def _roberta_tf_tokenizer(roberta_dir):
 # ----------------------------------------------------------------------------- measuring
 
 
-def time_passes(run, inputs, min_seconds, min_repeats, max_seconds):
-    """Seconds of each timed pass of `run` over all `inputs`: repeated until `min_seconds` have
-    elapsed and `min_repeats` passes ran, but no new pass starts after `max_seconds` (one always runs)."""
-    times = []
-    start = time.perf_counter()
-    while not times or (
-        time.perf_counter() - start < max_seconds
-        and (len(times) < min_repeats or time.perf_counter() - start < min_seconds)
-    ):
-        pass_start = time.perf_counter()
-        for x in inputs:
-            run(x)
-        times.append(time.perf_counter() - pass_start)
-    return times
 
 
-def mismatches(ids, reference_ids, texts):
-    """Indices of texts whose ids differ from the reference, and a few examples."""
-    bad = [i for i, (got, want) in enumerate(zip(ids, reference_ids, strict=True)) if got != want]
-    examples = [
-        {"index": i, "text": texts[i][:200], "ids": ids[i][:64], "reference_ids": reference_ids[i][:64]}
-        for i in bad[:MAX_MISMATCH_EXAMPLES]
-    ]
-    return len(bad), examples
 
 
 def reference_token_ids(reference, texts):
@@ -258,8 +236,8 @@ def measure(engine, dataset, texts, reference_ids, timing):
     warmup_start = time.perf_counter()
     ids = [row for x in inputs for row in engine.to_ids(engine.run(x))]
     warmup_seconds = time.perf_counter() - warmup_start
-    num_mismatches, examples = mismatches(ids, reference_ids, texts)
-    times = time_passes(engine.run, inputs, **timing)
+    num_mismatches, examples = report.id_mismatches(ids, reference_ids, texts, MAX_MISMATCH_EXAMPLES)
+    times = report.time_passes(engine.run, inputs, **timing)
     best = min(times)
     num_tokens = sum(len(row) for row in ids)
     result = {

@@ -1,6 +1,6 @@
 """`roberta-tf benchmark`: every benchmark of the source checkout in one go, then the report.
 
-    roberta-tf benchmark --quick                 # ~9 min on 2 quiet cores: every benchmark, REPORT.md + plots
+    roberta-tf benchmark --quick                 # ~15 min on 2 quiet cores: every benchmark, REPORT.md + plots
     roberta-tf benchmark --only tokenizer,model  # a subset (full runs)
 
 The benchmarks are the `benchmarks/` package of the repository roberta_tf is installed from
@@ -44,8 +44,11 @@ and TFLite benchmarks use a small trained SST-2 classifier: the first run trains
 (`python -m benchmarks.sst2_classifier`, about 5 minutes on 2 cores) and caches it under
 $ROBERTA_TF_CACHE (default ~/.cache/roberta_tf); later runs reuse it.
 
---quick: smoke-sized runs (tiny geometries, few calls), about 9 minutes on 2 quiet cores once
-the classifier is cached. Without it: the full benchmarks, about 45 minutes.
+--quick: smoke-sized runs (tiny geometries, few calls), about 15 minutes on 2 quiet cores once
+the classifier is cached (9 min 14 s measured before the beam, sentencepiece and xlmr_large
+benchmarks, whose quick runs take about 1, 1 and 3.5 minutes). Without it: the full benchmarks,
+about 80 minutes, of which xlmr_large_benchmark (an XLM-R-large-sized model, exports peaking
+near 14.5 GB of RAM) takes 25-35.
 """
 
 BENCHMARK_SUFFIX = "_benchmark"
@@ -59,7 +62,7 @@ POLL_SECONDS = 1.0  # how often the progress display is refreshed while a step r
 
 
 def define_flags(fv):
-    flags.DEFINE_bool("quick", False, "Smoke-sized runs (tiny geometries, few calls): about 9 minutes on 2 "
+    flags.DEFINE_bool("quick", False, "Smoke-sized runs (tiny geometries, few calls): about 15 minutes on 2 "
                       "quiet cores.", flag_values=fv)
     flags.DEFINE_string("output_dir", None, "Where the benchmarks' JSON files, the logs, REPORT.md and the plots "
                         "go (default: benchmarks/results of the checkout).", flag_values=fv)
