@@ -13,7 +13,6 @@ sentencepiece_benchmark has always used, so both find the same trained model.
 import collections
 import io
 import math
-import struct
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from absl import logging
 
 from benchmarks.data import read_lines
 from roberta_tf.presets import hub
+from roberta_tf.tokenizers.sentencepiece_model_writer import piece_record
 from roberta_tf.utils.files import atomic_file
 
 XNLI_LANGUAGES = "ar bg de el en es fr hi ru sw th tr ur vi zh".split()
@@ -70,15 +70,6 @@ def bpemb_model(data_dir):
     return path.read_bytes(), str(path)
 
 
-def _varint(value):
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
-
-
 def _read_varint(data, position):
     value, shift = 0, 0
     while True:
@@ -88,14 +79,6 @@ def _read_varint(data, position):
         if byte < 0x80:
             return value, position
         shift += 7
-
-
-def _piece_record(piece, score):
-    """One `ModelProto.pieces` entry in protobuf wire format (type NORMAL): written by hand
-    because sentencepiece's `sentencepiece_model_pb2` needs a newer protobuf than TF allows."""
-    text = piece.encode("utf-8")
-    body = b"\x0a" + _varint(len(text)) + text + b"\x15" + struct.pack("<f", score)
-    return b"\x0a" + _varint(len(body)) + body
 
 
 def train_unigram_xlmr_size(training_text):
@@ -126,7 +109,7 @@ def train_unigram_xlmr_size(training_text):
                     counts[word[start:end]] += 1
     total = sum(counts.values())
     extra = [(s, c) for s, c in counts.most_common() if s not in known][: UNIGRAM_PIECES - len(known)]
-    model = trained + b"".join(_piece_record(s, floor - 1.0 + math.log(c / total)) for s, c in extra)
+    model = trained + b"".join(piece_record(s.encode("utf-8"), floor - 1.0 + math.log(c / total)) for s, c in extra)
     size = sentencepiece.SentencePieceProcessor(model_proto=model).get_piece_size()
     if size != UNIGRAM_PIECES:
         raise RuntimeError(f"the extended unigram model has {size} pieces, not {UNIGRAM_PIECES}")

@@ -11,12 +11,14 @@ import collections
 import functools
 import io
 import math
-import struct
 
 import pytest
 
 from conftest import shared_path
 from corpora import XNLI_LANGUAGES, xnli
+# The library's protobuf wire-format writers, re-exported under the short names the tests use.
+from roberta_tf.tokenizers.sentencepiece_model_writer import message_field as field  # noqa: F401
+from roberta_tf.tokenizers.sentencepiece_model_writer import piece_record, varint, varint_field  # noqa: F401
 
 # name -> trainer arguments (beyond the shared ones in `_train`).
 TRAINED = {
@@ -71,36 +73,6 @@ def trained_model(name):
 def bpemb_en():
     """BPEmb's English BPE model (100,000 pieces, nmt_nfkc charsmap), as published."""
     return shared_path("bpemb-en", "en.wiki.bpe.vs100000.model").read_bytes()
-
-
-# Protobuf wire-format writers, by hand: the `sentencepiece_model_pb2` shipped with
-# sentencepiece 0.2.3 needs a newer protobuf runtime than TensorFlow allows.
-
-
-def varint(value):
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
-
-
-def field(number, payload):
-    """A length-delimited field (wire type 2)."""
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
-
-
-def varint_field(number, value):
-    return varint(number << 3) + varint(value)
-
-
-def piece_record(piece, score=0.0, piece_type=None):
-    """One `ModelProto.pieces` entry (`piece` bytes; type left out means NORMAL)."""
-    body = field(1, piece) + varint(2 << 3 | 5) + struct.pack("<f", score)
-    if piece_type is not None:
-        body += varint_field(3, piece_type)
-    return field(1, body)
 
 
 @functools.lru_cache(maxsize=1)

@@ -54,9 +54,9 @@ import binascii
 import json
 import math
 import os
-import struct
 
 from roberta_tf.tokenizers import charsmap_writer, sentencepiece_model
+from roberta_tf.tokenizers.sentencepiece_model_writer import message_field, piece_record, varint_field
 
 XLMR_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # HF ids 0-3, fairseq's Dictionary order
 MASK = "<mask>"  # the last HF id
@@ -351,47 +351,22 @@ def _precompiled_charsmap(step, source):
 # --- the ModelProto (protobuf wire format; field numbers as sentencepiece_model.py reads) ------
 
 
-def _varint(value):
-    out = bytearray()
-    while True:
-        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
-        value >>= 7
-        if not value:
-            return bytes(out)
-
-
-def _message_field(number, payload):
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def _varint_field(number, value):
-    return _varint(number << 3) + _varint(value)
-
-
-def _float_field(number, value):
-    return _varint(number << 3 | 5) + struct.pack("<f", value)
-
-
-def _piece(piece, score, piece_type):
-    return _message_field(1, _message_field(1, piece) + _float_field(2, score) + _varint_field(3, piece_type))
-
-
 def _normalizer_spec(name, charsmap, remove_extra_whitespaces):
-    return (_message_field(1, name.encode("ascii")) + _message_field(2, charsmap) + _varint_field(3, 1)
-            + _varint_field(4, int(remove_extra_whitespaces)) + _varint_field(5, 1))
+    return (message_field(1, name.encode("ascii")) + message_field(2, charsmap) + varint_field(3, 1)
+            + varint_field(4, int(remove_extra_whitespaces)) + varint_field(5, 1))
 
 
 def _model_proto(pieces, scores, byte_fallback, normalizer_spec):
     """pieces: HF's vocabulary (XLM-R's layout). SentencePiece's model has `<unk>` `<s>` `</s>`
     at 0-2 and HF's pieces 4..n-2 after them: SentencePiece id = HF id - 1."""
-    records = [_piece(piece.encode("utf-8"), 0.0, kind) for piece, kind in _SENTENCEPIECE_SPECIALS]
+    records = [piece_record(piece.encode("utf-8"), 0.0, kind) for piece, kind in _SENTENCEPIECE_SPECIALS]
     for piece, score in zip(pieces[len(XLMR_SPECIALS) : -1], scores[len(XLMR_SPECIALS) : -1]):
         kind = sentencepiece_model.PieceType.NORMAL
         if byte_fallback and _is_byte_piece(piece):
             kind = sentencepiece_model.PieceType.BYTE
-        records.append(_piece(piece.encode("utf-8"), score, kind))
-    trainer_spec = _varint_field(3, 1) + _varint_field(35, int(byte_fallback))  # model_type UNIGRAM
-    return b"".join(records) + _message_field(2, trainer_spec) + _message_field(3, normalizer_spec)
+        records.append(piece_record(piece.encode("utf-8"), score, kind))
+    trainer_spec = varint_field(3, 1) + varint_field(35, int(byte_fallback))  # model_type UNIGRAM
+    return b"".join(records) + message_field(2, trainer_spec) + message_field(3, normalizer_spec)
 
 
 def _is_byte_piece(piece):

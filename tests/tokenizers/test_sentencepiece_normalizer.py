@@ -17,17 +17,13 @@ import corpora
 from roberta_tf.export.tflite_ops import non_builtin_operators
 from roberta_tf.tokenizers.sentencepiece_model import PieceType, charsmap_rules, read_model
 from roberta_tf.tokenizers.sentencepiece_normalizer import SentencePieceNormalizer
-from sentencepiece_models import bpemb_en, spm, trained_model
+from sentencepiece_models import bpemb_en, field, spm, trained_model
 
 pytestmark = pytest.mark.slow
 
 
-def _field(number, payload):
-    return bytes([number << 3 | 2, len(payload)]) + payload
-
-
 def _variant(proto, normalizer=b"", trainer=b""):
-    return proto + (_field(3, normalizer) if normalizer else b"") + (_field(2, trainer) if trainer else b"")
+    return proto + (field(3, normalizer) if normalizer else b"") + (field(2, trainer) if trainer else b"")
 
 
 VARIANTS = {  # name -> (base model, NormalizerSpec fields, TrainerSpec fields)
