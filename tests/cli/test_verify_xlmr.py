@@ -2,7 +2,7 @@
 
 The sources are the small XLM-R checkpoints the converter tests use: transformers'
 `XLMRobertaForSequenceClassification` with a 4,000-piece unigram SentencePiece model trained
-on XNLI (`hf_checkpoint` of tests/models/test_xlm_roberta.py) and a fairseq XLM-R checkpoint
+on XNLI (`hf_checkpoint` of tests/models/xlmr_model_fixtures.py) and a fairseq XLM-R checkpoint
 written by fairseq's own training code over the same model (tests/converters/xlmr_fixtures.py).
 Each is converted by `roberta-tf convert` and then verified: it passes as converted (ids
 equal text by text, logits and hidden states within 1e-5), and fails, with one line on stderr
@@ -21,7 +21,7 @@ from corpora import XNLI_LANGUAGES, xnli
 from fairseq_fixtures import MAX_POSITIONS  # tests/converters (pyproject's pytest pythonpath)
 from roberta_tf.cli import convert, verify
 from sentencepiece_models import spm, trained_model
-from test_xlm_roberta import SEQUENCE_LENGTH, fairseq_ids, hf_checkpoint, processor, proto_path  # noqa: F401 (fixtures)
+from xlmr_model_fixtures import SEQUENCE_LENGTH, fairseq_ids, hf_checkpoint, processor, proto_path  # noqa: F401 (fixtures)
 
 # Every XNLI language, edge strings (empty, a control character, NFKC folds, <unk>s) and one
 # text longer than either preset's sequence length (SEQUENCE_LENGTH, fairseq's MAX_POSITIONS):
